@@ -1,0 +1,28 @@
+# Two commands for a new user:  `make demo` (the main job, offline) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the whole pipeline offline against the bundled real PubMed records
+	$(BIN)/litwatch demo
+
+test: $(STAMP)  ## run the test suite (SQLite and PostgreSQL on 127.0.0.1:5432)
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.backfill
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info demo-output

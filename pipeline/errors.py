@@ -1,0 +1,56 @@
+"""The pipeline's errors. `str(error)` is one line saying what failed and where; only `pipeline.cli` prints it."""
+
+from __future__ import annotations
+
+
+class LitwatchError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+
+class ConfigError(LitwatchError):
+    """config.toml or an environment override is wrong: names the file/variable and the key."""
+
+    def __init__(self, where: str, key: str | None, problem: str) -> None:
+        self.where = where
+        self.key = key
+        self.problem = problem
+        location = f"{where}: {key}" if key else where
+        super().__init__(f"{location}: {problem}")
+
+
+class QueryError(LitwatchError):
+    """A saved search (queries/…) is unreadable, invalid, or PubMed says the term is not what the user thinks."""
+
+
+class EutilsError(LitwatchError):
+    """Talking to NCBI E-utilities failed."""
+
+
+class EutilsTransientError(EutilsError):
+    """Worth retrying: 429, 5xx, connection errors, timeouts, HTTP-200 error bodies, empty/truncated XML."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EutilsRequestError(EutilsError):
+    """Not worth retrying: other 4xx, a request NCBI rejects as such."""
+
+
+class ParseError(LitwatchError):
+    """An efetch body could not be turned into records (malformed XML, unavailable DTD, XML bomb...)."""
+
+
+class RunLockedError(LitwatchError):
+    """Another run holds the lock."""
+
+
+class RunStepError(LitwatchError):
+    """A run failed at one step; says which step, why, and what a re-run will do."""
+
+    def __init__(self, step: str, cause: BaseException, resume: str) -> None:
+        self.step = step
+        self.cause = cause
+        self.resume = resume
+        super().__init__(f"{step} failed: {cause}; {resume}")
