@@ -1,0 +1,278 @@
+"""config.toml + environment → one frozen `Settings`.
+
+Every key has a default here, is overridable in config.toml, and then by env `LITWATCH_<SECTION>__<KEY>`.
+Unknown sections/keys and wrong types are errors naming the file (or variable) and the key, because a typo in an
+unattended job's config must fail loudly rather than silently fall back to a default. Secrets (NCBI API key, SMTP
+password) come from the environment only; finding one in the file is allowed but warned about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+NCBI_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+ENV_PREFIX = "LITWATCH_"
+
+
+@dataclass(frozen=True)
+class NcbiSettings:
+    base_url: str = NCBI_BASE_URL
+    email: str = ""
+    tool: str = "litwatch"
+    api_key: str | None = None  # env NCBI_API_KEY only
+    batch_size: int = 500
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    max_retries: int = 6
+    backoff_base: float = 1.0
+    overlap_days: int = 14
+    first_run_days: int = 90
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = ""  # empty: SQLite file <data_dir>/litwatch.sqlite
+    data_dir: str = "data"
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    queries: str = "queries"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    lock_stale_seconds: float = 900.0
+    heartbeat_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    timezone: str = "UTC"
+    fetch: str = "0 6 * * *"
+    digest: str = "0 7 * * 1"
+    misfire_grace_seconds: int = 3600
+    fetch_interval_days: float = 1.0  # how often fetch is expected to succeed; `status` is unhealthy after 2x
+    zero_result_days: int = 28  # a query with no hits for this long is flagged in `status` and the digest
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    out_dir: str = "digests"
+    formats: tuple[str, ...] = ("html", "md", "json", "atom")
+    feed_url: str = "https://example.org/litwatch/feed.atom"
+    default_days: int = 7
+
+
+@dataclass(frozen=True)
+class MailSettingsConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "starttls"  # none | starttls | ssl
+    username: str = ""
+    password: str | None = None  # env LITWATCH_MAIL__PASSWORD only
+    sender: str = "litwatch@localhost"
+    recipients: tuple[str, ...] = ()
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str  # the config file read (or "<defaults>")
+    base_dir: Path  # relative paths in the config are relative to this
+    ncbi: NcbiSettings = field(default_factory=NcbiSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    mail: MailSettingsConfig = field(default_factory=MailSettingsConfig)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def database_url(self) -> str:
+        if self.storage.url:
+            return self.storage.url
+        return f"sqlite:///{self.resolve(self.storage.data_dir) / 'litwatch.sqlite'}"
+
+    @property
+    def queries_dir(self) -> Path:
+        return self.resolve(self.paths.queries)
+
+    @property
+    def digest_dir(self) -> Path:
+        return self.resolve(self.digest.out_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.resolve(self.storage.data_dir) / "cache"
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some keys replaced, e.g. `with_overrides(ncbi={"base_url": url})` (used by the demo)."""
+        changes = {name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()}
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {
+    "ncbi": NcbiSettings,
+    "storage": StorageSettings,
+    "paths": PathSettings,
+    "run": RunSettings,
+    "schedule": ScheduleSettings,
+    "digest": DigestSettings,
+    "mail": MailSettingsConfig,
+}
+# Secrets: readable from env only; `(section, key)` → env variable names tried in order.
+_SECRETS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ncbi", "api_key"): ("NCBI_API_KEY", "LITWATCH_NCBI__API_KEY"),
+    ("mail", "password"): ("LITWATCH_MAIL__PASSWORD", "SMTP_PASSWORD"),
+}
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (default: $LITWATCH_CONFIG or ./config.toml if it exists), then env overrides, then validate."""
+    env = os.environ if env is None else env
+    if path is None and env.get("LITWATCH_CONFIG"):
+        path = Path(env["LITWATCH_CONFIG"])
+    if path is None and Path("config.toml").is_file():
+        path = Path("config.toml")
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    base_dir = Path.cwd()
+    if path is not None:
+        source = str(path)
+        base_dir = path.resolve().parent
+        raw = _read_toml(path)
+    warnings: list[str] = []
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(source, f"[{name}]", f"unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise ConfigError(source, name, "must be a [section] table")
+    for name, cls in _SECTIONS.items():
+        values = dict(raw.get(name, {}))
+        for key in values:
+            if (name, key) in _SECRETS:
+                warnings.append(
+                    f"{source}: [{name}] {key} is a secret and belongs in the environment "
+                    f"({_SECRETS[(name, key)][0]}), not in the file"
+                )
+        sections[name] = _build_section(cls, name, values, source, env)
+    settings = Settings(source=source, base_dir=base_dir, warnings=tuple(warnings), **sections)
+    _validate(settings)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc.strerror}") from None
+
+
+def _build_section(cls: type, name: str, values: dict[str, Any], source: str, env: Mapping[str, str]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(source, f"[{name}] {key}", f"unknown key (known: {', '.join(fields)})")
+        kwargs[key] = _coerce(fields[key], value, source, f"[{name}] {key}", from_env=False)
+    for key, f in fields.items():
+        var = f"{ENV_PREFIX}{name.upper()}__{key.upper()}"
+        if var in env:
+            kwargs[key] = _coerce(f, env[var], var, "", from_env=True)
+        for secret_var in _SECRETS.get((name, key), ()):
+            if env.get(secret_var):
+                kwargs[key] = env[secret_var]
+                break
+    prefix = f"{ENV_PREFIX}{name.upper()}__"
+    for var in env:
+        if var.startswith(prefix) and var[len(prefix):].lower() not in fields:
+            raise ConfigError(var, None, f"unknown key {var[len(prefix):].lower()!r} in [{name}]")
+    return cls(**kwargs)
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any, where: str, key: str, *, from_env: bool) -> Any:
+    """Check (file) or convert (env strings) a value to the field's declared type."""
+    declared = str(f.type)
+    try:
+        if declared.startswith("tuple"):
+            if from_env:
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError("a list of strings")
+            return tuple(value)
+        if declared == "bool":
+            if from_env:
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise TypeError("true or false")
+                return lowered in {"1", "true", "yes", "on"}
+            if not isinstance(value, bool):
+                raise TypeError("true or false")
+            return value
+        if declared == "int":
+            if from_env:
+                return int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError("an integer")
+            return value
+        if declared == "float":
+            if from_env:
+                return float(value)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError("a number")
+            return float(value)
+        if not isinstance(value, str):
+            raise TypeError("a string")
+        return value
+    except (TypeError, ValueError) as exc:
+        expected = str(exc) if isinstance(exc, TypeError) else f"a value of type {declared}"
+        raise ConfigError(where, key or None, f"must be {expected}, got {value!r}") from None
+
+
+def _validate(s: Settings) -> None:
+    src = s.source
+    if not s.ncbi.base_url.startswith(("http://", "https://")):
+        raise ConfigError(src, "[ncbi] base_url", f"must be an http(s) URL, got {s.ncbi.base_url!r}")
+    if s.ncbi.base_url.startswith(NCBI_BASE_URL[:30]) and "@" not in s.ncbi.email:
+        raise ConfigError(
+            src, "[ncbi] email",
+            "NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL",
+        )
+    if not 1 <= s.ncbi.batch_size <= 10000:
+        raise ConfigError(src, "[ncbi] batch_size", f"must be between 1 and 10000, got {s.ncbi.batch_size}")
+    for key in ("overlap_days", "first_run_days", "max_retries"):
+        if getattr(s.ncbi, key) < 0:
+            raise ConfigError(src, f"[ncbi] {key}", "must not be negative")
+    if s.mail.security not in {"none", "starttls", "ssl"}:
+        raise ConfigError(src, "[mail] security", f"must be none, starttls or ssl, got {s.mail.security!r}")
+    if s.mail.enabled and not s.mail.recipients:
+        raise ConfigError(src, "[mail] recipients", "mail is enabled but no recipients are set")
+    unknown = set(s.digest.formats) - {"html", "md", "json", "atom"}
+    if unknown:
+        raise ConfigError(src, "[digest] formats", f"unknown format(s) {sorted(unknown)}; use html, md, json, atom")

@@ -1,0 +1,80 @@
+"""config.toml + env → Settings: defaults, overrides, and one-line errors naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import NCBI_BASE_URL, load_settings
+from pipeline.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_is_valid_and_equals_the_defaults() -> None:
+    s = load_settings(REPO / "config.toml", env={})
+    assert s.ncbi.base_url == NCBI_BASE_URL
+    assert s.ncbi.batch_size == 500 and s.ncbi.overlap_days == 14
+    assert s.database_url == f"sqlite:///{REPO / 'data' / 'litwatch.sqlite'}"
+    assert s.queries_dir == REPO / "queries"
+    assert s.warnings == ()
+
+
+def test_env_overrides_win_and_are_typed(tmp_path: Path) -> None:
+    path = write(tmp_path, '[ncbi]\nemail = "a@b.org"\nbatch_size = 200\n')
+    env = {
+        "LITWATCH_NCBI__BATCH_SIZE": "300",
+        "LITWATCH_MAIL__RECIPIENTS": "x@y.org, z@y.org",
+        "LITWATCH_MAIL__ENABLED": "true",
+        "NCBI_API_KEY": "k3y",
+        "LITWATCH_STORAGE__URL": "postgresql+psycopg://u@h/db",
+    }
+    s = load_settings(path, env=env)
+    assert s.ncbi.batch_size == 300
+    assert s.mail.recipients == ("x@y.org", "z@y.org") and s.mail.enabled is True
+    assert s.ncbi.api_key == "k3y"
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[ncbi]\nemial = 'x'\n", {}, r"config.toml: \[ncbi\] emial: unknown key"),
+        ("[ncbii]\n", {}, r"config.toml: \[ncbii\]: unknown section"),
+        ("[ncbi]\nbatch_size = 'big'\n", {}, r"config.toml: \[ncbi\] batch_size: must be an integer, got 'big'"),
+        ("[ncbi]\nbatch_size = 0\n", {}, r"config.toml: \[ncbi\] batch_size: must be between 1 and 10000"),
+        ("[ncbi]\nemail = ''\n", {}, r"config.toml: \[ncbi\] email: NCBI requires a contact e-mail"),
+        ("[ncbi\n", {}, r"config.toml: invalid TOML"),
+        ("[mail]\nsecurity = 'tls'\n", {}, r"config.toml: \[mail\] security: must be none, starttls or ssl"),
+        ("[mail]\nenabled = true\n", {}, r"config.toml: \[mail\] recipients: mail is enabled but no recipients"),
+        ("[digest]\nformats = ['pdf']\n", {}, r"\[digest\] formats: unknown format"),
+        ("", {"LITWATCH_NCBI__BATCH_SIZE": "lots"}, r"LITWATCH_NCBI__BATCH_SIZE: must be a value of type int"),
+        ("", {"LITWATCH_NCBI__NOPE": "1"}, r"LITWATCH_NCBI__NOPE: unknown key 'nope' in \[ncbi\]"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
+    if "email" not in message:
+        env = {"LITWATCH_NCBI__EMAIL": "writer@example.org", **env}
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(write(tmp_path, text), env=env)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope.toml: file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_secret_in_file_is_used_but_warned_about(tmp_path: Path) -> None:
+    text = "[ncbi]\nemail = 'a@b.org'\napi_key = 'inline'\n[mail]\npassword = 'pw'\n"
+    s = load_settings(write(tmp_path, text), env={})
+    assert s.ncbi.api_key == "inline"
+    assert any("api_key is a secret" in w and "NCBI_API_KEY" in w for w in s.warnings)
+    assert any("password is a secret" in w for w in s.warnings)
