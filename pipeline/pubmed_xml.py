@@ -1,0 +1,490 @@
+"""efetch bytes → `Article` records, with Biopython's validating Entrez parser.
+
+Three guards wrap Biopython (bound by the design card):
+1. Hostile input is refused before any parser sees it (`pipeline.xml_safety.check_prolog`): internal DTD subsets,
+   ENTITY declarations, foreign encodings, bodies that are not a `PubmedArticleSet`.
+2. Biopython downloads a DTD it does not have; offline that hangs or fails obscurely. Our handler resolves DTDs by file
+   name from the project cache and Biopython's bundled set only, and never opens a URL: a missing DTD is a one-line
+   `DtdUnavailableError` naming the file and the cache directory (the runner may fetch it and retry).
+3. Parsing streams: expat is fed 64 KiB blocks and each completed `<PubmedArticle>` is turned into an `Article` and
+   dropped from Biopython's tree, so a 50 MB body is never held as a full object tree next to its bytes.
+
+Text fields come from Biopython with `escape=True` so that inline markup and escaped text stay distinguishable; see
+`pipeline.inline_markup` for the text/HTML rules (and the one whitespace normalisation text undergoes).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any, BinaryIO
+from xml.parsers import expat
+
+import Bio
+from Bio.Entrez.Parser import DataHandler, ValidationError
+
+from pipeline.errors import ParseError
+from pipeline.inline_markup import plain, render
+from pipeline.xml_safety import PROLOG_LIMIT, Prolog, check_prolog
+from storage.records import (
+    AbstractSection,
+    Accession,
+    Article,
+    Author,
+    CommentCorrection,
+    MeshHeading,
+    ParsedBatch,
+    PublicationType,
+)
+
+log = logging.getLogger(__name__)
+
+BLOCK = 64 * 1024
+ROOT = "PubmedArticleSet"
+_RECORD_KEYS = ("PubmedArticle", "PubmedBookArticle")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class DtdUnavailableError(ParseError):
+    """The DOCTYPE names a DTD that is neither bundled with Biopython nor in the cache; nothing was downloaded."""
+
+    def __init__(self, batch: str, filename: str, system_id: str | None) -> None:
+        self.filename = filename
+        self.system_id = system_id  # where NCBI publishes it, for a caller that wants to fetch it into the cache
+        self.cache_dir = DataHandler.local_dtd_dir
+        super().__init__(
+            f"{batch}: DTD {filename} is not available offline "
+            f"(not bundled with Biopython {Bio.__version__}, not in the cache {self.cache_dir})"
+        )
+
+
+def configure_dtd_cache(directory: Path) -> None:
+    """Point Biopython's DTD/XSD cache at a project directory (DTDs live in `<directory>/Bio/Entrez/DTDs`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    DataHandler.directory = str(directory)  # the setter also sets local_dtd_dir / local_xsd_dir and creates them
+
+
+def dtd_available(filename: str) -> bool:
+    """True if `filename` is in the project cache or bundled with Biopython."""
+    dirs = [DataHandler.local_dtd_dir, DataHandler.global_dtd_dir]
+    return any(d is not None and os.path.isfile(os.path.join(d, filename)) for d in dirs)
+
+
+class _MissingDtd(Exception):
+    def __init__(self, filename: str, system_id: str) -> None:
+        super().__init__(filename)
+        self.filename = filename
+        self.system_id = system_id
+
+
+class _OfflineHandler(DataHandler):
+    """Biopython's handler, except that DTDs are looked up by file name locally and never downloaded."""
+
+    def externalEntityRefHandler(self, context: str, base: str | None, systemId: str,  # noqa: N803 - expat API
+                                 publicId: str | None) -> int:
+        filename = os.path.basename((systemId or "").rstrip("/").rsplit("/", 1)[-1])
+        handle = self.open_dtd_file(filename) if filename else None
+        if handle is None:
+            raise _MissingDtd(filename or "(none)", systemId)
+        with handle:
+            parser = self.parser.ExternalEntityParserCreate(context)
+            parser.ElementDeclHandler = self.elementDecl
+            parser.ParseFile(handle)
+        self.parser.StartElementHandler = self.startElementHandler
+        return 1
+
+
+# --- public API ------------------------------------------------------------------------------------------------
+
+def parse_efetch(body: bytes, batch: str = "efetch") -> ParsedBatch:
+    """Parse one efetch body. Every failure is a one-line `ParseError` starting with `batch`."""
+    articles: list[Article] = []
+    deleted: list[str] = []
+    for item in iter_efetch(io.BytesIO(body), batch):  # BytesIO shares the bytes: no copy of the body
+        if isinstance(item, Article):
+            articles.append(item)
+        else:
+            deleted.append(item)
+    return ParsedBatch(articles=tuple(articles), deleted=tuple(deleted))
+
+
+def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | str]:
+    """Yield each `Article` as soon as its element is complete, then the PMIDs of `<DeleteCitation>` (as str).
+
+    Journal articles and books come out in document order within each kind; across kinds only per 64 KiB block.
+    """
+    head = _read_head(stream)
+    prolog = check_prolog(head, batch)
+    _check_root(prolog, batch)
+    handler = _OfflineHandler(validate=True, escape=True, ignore_errors=False)
+    position = 0
+    try:
+        chunk = head
+        while True:
+            final = not chunk
+            handler.parser.Parse(chunk, final)
+            for record in _completed(handler, final):
+                position += 1
+                yield _to_article(record, batch, position)
+            if final:
+                break
+            chunk = stream.read(BLOCK)
+    except expat.ExpatError as exc:
+        raise ParseError(f"{batch}: malformed XML at line {exc.lineno}, column {exc.offset + 1}: "
+                         f"{expat.ErrorString(exc.code)}") from None
+    except _MissingDtd as exc:
+        raise DtdUnavailableError(batch, exc.filename, exc.system_id) from None
+    except ValidationError as exc:
+        raise ParseError(f"{batch}: element <{exc.name}> is not in the DTD {prolog.dtd_filename}") from None
+    except RuntimeError as exc:  # Biopython raises it for a non-empty <ERROR> element
+        raise ParseError(f"{batch}: NCBI error in the body: {_one_line(str(exc))}") from None
+    yield from _deleted(handler)
+
+
+# --- streaming over Biopython's handler --------------------------------------------------------------------------
+
+def _read_head(stream: BinaryIO) -> bytes:
+    """Read at least PROLOG_LIMIT bytes (or all there is): raw streams may return short reads."""
+    parts: list[bytes] = []
+    size = 0
+    while size < PROLOG_LIMIT:
+        data = stream.read(PROLOG_LIMIT - size)
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _check_root(prolog: Prolog, batch: str) -> None:
+    if prolog.root != ROOT:
+        raise ParseError(f"{batch}: not a {ROOT} (root element <{prolog.root}>)")
+    filename = prolog.dtd_filename
+    if filename is None:
+        raise ParseError(f"{batch}: no DOCTYPE naming PubMed's DTD (Biopython's validating parser needs one)")
+    if not dtd_available(filename):  # fail before parsing anything; the handler enforces it for nested DTDs
+        raise DtdUnavailableError(batch, filename, prolog.system_id)
+
+
+def _completed(handler: DataHandler, final: bool) -> Iterator[Any]:
+    """Pop finished records off Biopython's root element; the one still being parsed stays.
+
+    DTDs up to 2015 make the root a list of records (document order); from 2018 on, with `DeleteCitation`, a
+    dictionary holding one list per record kind.
+    """
+    root = getattr(handler, "record", None)
+    if root is None:
+        return
+    in_progress = None
+    element = handler.element
+    if element is not None and element is not root:
+        while element.parent is not root:  # Biopython keeps `.parent` on open elements only
+            element = element.parent
+        in_progress = element
+    lists = [root] if isinstance(root, list) else [root.get(key) for key in _RECORD_KEYS]
+    for records in lists:
+        while records and records[0] is not in_progress:
+            yield records.pop(0)
+
+
+def _deleted(handler: DataHandler) -> Iterator[str]:
+    root = getattr(handler, "record", None)
+    if not isinstance(root, dict):
+        return  # list-shaped roots (pre-2018 DTDs) cannot hold a DeleteCitation
+    for pmid in root.get("DeleteCitation") or ():
+        yield str(pmid).strip()
+
+
+# --- Biopython records → Article -----------------------------------------------------------------------------------
+
+def _to_article(record: Any, batch: str, position: int) -> Article:
+    kind = "book" if "BookDocument" in record else "article"
+    try:
+        return _book(record) if kind == "book" else _journal_article(record)
+    except _NoPmid:
+        raise ParseError(f"{batch}: record {position} (<{'PubmedBookArticle' if kind == 'book' else 'PubmedArticle'}>)"
+                         " has no PMID") from None
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        pmid = _safe_pmid(record)
+        raise ParseError(f"{batch}: record {position} (PMID {pmid}): unexpected structure: "
+                         f"{type(exc).__name__} {exc}") from None
+
+
+class _NoPmid(Exception):
+    pass
+
+
+def _pmid(element: Any) -> tuple[str, int]:
+    if element is None or not str(element).strip():
+        raise _NoPmid
+    version = getattr(element, "attributes", {}).get("Version", "1")
+    return str(element).strip(), int(version) if str(version).isdigit() else 1
+
+
+def _safe_pmid(record: Any) -> str:
+    try:
+        container = record.get("MedlineCitation") or record.get("BookDocument") or {}
+        return str(container.get("PMID", "?"))
+    except AttributeError:
+        return "?"
+
+
+def _journal_article(record: Any) -> Article:
+    citation = record["MedlineCitation"]
+    data = record.get("PubmedData") or {}
+    article = citation["Article"]
+    pmid, version = _pmid(citation.get("PMID"))
+    journal = article.get("Journal") or {}
+    title = render(article.get("ArticleTitle", ""))
+    if not title.text and article.get("VernacularTitle"):
+        title = render(article["VernacularTitle"])
+    ids = _ids(data.get("ArticleIdList"))
+    created, pubmed_date = _history(data.get("History"))
+    pub_year, pub_date = _pub_date((journal.get("JournalIssue") or {}).get("PubDate"))
+    return Article(
+        pmid=pmid,
+        version=version,
+        kind="article",
+        status=str(citation.attributes.get("Status", "")),
+        indexing_method=citation.attributes.get("IndexingMethod"),
+        title=title.text,
+        title_html=title.html,
+        abstract=_abstract(article.get("Abstract")),
+        journal=plain(journal.get("Title", "")),
+        journal_abbrev=plain(journal.get("ISOAbbreviation", "")),
+        pub_year=pub_year,
+        pub_date=pub_date,
+        created=created,
+        pubmed_date=pubmed_date,
+        doi=ids.get("doi") or _elocation_doi(article.get("ELocationID")),
+        pmc=ids.get("pmc"),
+        authors=_authors(article.get("AuthorList")),
+        languages=tuple(plain(x) for x in _items(article.get("Language"))),
+        publication_types=_publication_types(article.get("PublicationTypeList")),
+        mesh=_mesh(citation.get("MeshHeadingList")),
+        keywords=_keywords(citation.get("KeywordList")),
+        accessions=_accessions(article.get("DataBankList")),
+        comments_corrections=_comments(citation.get("CommentsCorrectionsList")),
+        references=_references(data.get("ReferenceList")),
+    )
+
+
+def _book(record: Any) -> Article:
+    document = record["BookDocument"]
+    data = record.get("PubmedBookData") or {}
+    book = document.get("Book") or {}
+    pmid, version = _pmid(document.get("PMID"))
+    title = render(document.get("ArticleTitle") or book.get("BookTitle", ""))
+    ids = {**_ids(document.get("ArticleIdList")), **_ids(data.get("ArticleIdList"))}
+    created, pubmed_date = _history(data.get("History"))
+    pub_year, pub_date = _pub_date(book.get("PubDate"))
+    authors = _authors(document.get("AuthorList")) or _authors(book.get("AuthorList"))
+    return Article(
+        pmid=pmid,
+        version=version,
+        kind="book",
+        status="",  # BookDocument has no MedlineCitation Status
+        indexing_method=None,
+        title=title.text,
+        title_html=title.html,
+        abstract=_abstract(document.get("Abstract")),
+        journal=plain(book.get("BookTitle", "")),
+        journal_abbrev="",
+        pub_year=pub_year,
+        pub_date=pub_date,
+        created=created,
+        pubmed_date=pubmed_date,
+        doi=ids.get("doi") or _elocation_doi(book.get("ELocationID")),
+        pmc=ids.get("pmc"),
+        authors=authors,
+        languages=tuple(plain(x) for x in _items(document.get("Language"))),
+        publication_types=_publication_types(document.get("PublicationType")),
+        keywords=_keywords(document.get("KeywordList")),
+        references=_references(document.get("ReferenceList")),
+    )
+
+
+def _items(value: Any) -> list[Any]:
+    """Elements that may repeat: DTDs before 2010 make e.g. AbstractText a single string, later ones a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return list(value)
+
+
+def _abstract(abstract: Any) -> tuple[AbstractSection, ...]:
+    sections = []
+    for part in _items((abstract or {}).get("AbstractText")):
+        rendered = render(part)
+        if not rendered.text:
+            continue
+        attrs = getattr(part, "attributes", {})
+        sections.append(AbstractSection(text=rendered.text, html=rendered.html,
+                                        label=attrs.get("Label") or None, category=attrs.get("NlmCategory") or None))
+    return tuple(sections)
+
+
+def _ids(id_list: Any) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for item in id_list or ():
+        id_type = getattr(item, "attributes", {}).get("IdType", "")
+        if id_type and id_type not in ids and str(item).strip():
+            ids[id_type] = plain(item)
+    return ids
+
+
+def _elocation_doi(elocations: Any) -> str | None:
+    for item in _items(elocations):
+        attrs = getattr(item, "attributes", {})
+        if attrs.get("EIdType") == "doi" and attrs.get("ValidYN", "Y") == "Y" and str(item).strip():
+            return plain(item)
+    return None
+
+
+def _history(history: Any) -> tuple[date | None, date | None]:
+    dates: dict[str, date] = {}
+    entries = list(history or ())
+    if entries and isinstance(entries[0], list):  # 2008-era DTDs: History parses as a list of lists
+        entries = [entry for inner in entries for entry in inner]
+    for entry in entries:
+        status = getattr(entry, "attributes", {}).get("PubStatus", "")
+        parsed = _date(entry)
+        if status and parsed is not None and status not in dates:
+            dates[status] = parsed
+    return dates.get("entrez") or dates.get("pubmed"), dates.get("pubmed")
+
+
+def _date(entry: Any) -> date | None:
+    try:
+        return date(int(entry["Year"]), _month_number(str(entry.get("Month", "1"))), int(entry.get("Day", 1)))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _month_number(month: str) -> int:
+    month = month.strip()
+    if month.isdigit():
+        return int(month)
+    return _MONTHS.index(month[:3].title()) + 1
+
+
+def _pub_date(pub_date: Any) -> tuple[int | None, str]:
+    """(year, printable date): "2025 Mar 12", "2014 Spring", or MedlineDate as given ("2016 Jul-Sep")."""
+    if not pub_date:
+        return None, ""
+    if pub_date.get("MedlineDate"):
+        text = plain(pub_date["MedlineDate"])
+        digits = next((text[i:i + 4] for i in range(len(text) - 3) if text[i:i + 4].isdigit()), None)
+        return (int(digits) if digits else None), text
+    year = plain(pub_date.get("Year", ""))
+    parts = [year]
+    if pub_date.get("Season"):
+        parts.append(plain(pub_date["Season"]))
+    elif pub_date.get("Month"):
+        month = plain(pub_date["Month"])
+        parts.append(_MONTHS[int(month) - 1] if month.isdigit() and 1 <= int(month) <= 12 else month)
+        if pub_date.get("Day"):
+            parts.append(str(int(plain(pub_date["Day"]))) if plain(pub_date["Day"]).isdigit() else plain(pub_date["Day"]))
+    return (int(year) if year.isdigit() else None), " ".join(p for p in parts if p)
+
+
+def _author_lists(author_list: Any) -> list[Any]:
+    """Journal articles have one AuthorList; books a list of them (authors, editors): keep those of authors."""
+    if not author_list:
+        return []
+    if isinstance(author_list[0], list):
+        return [al for al in author_list if getattr(al, "attributes", {}).get("Type", "authors") == "authors"]
+    return [author_list]
+
+
+def _authors(author_list: Any) -> tuple[Author, ...]:
+    authors = []
+    for current in _author_lists(author_list):
+        for person in current:
+            if getattr(person, "attributes", {}).get("ValidYN", "Y") == "N":
+                continue  # PubMed keeps corrected-away names with ValidYN="N"
+            affiliations = tuple(plain(a["Affiliation"]) for a in person.get("AffiliationInfo") or ()
+                                 if a.get("Affiliation"))
+            if person.get("CollectiveName"):
+                authors.append(Author(name=plain(person["CollectiveName"]), collective=True,
+                                      affiliations=affiliations))
+                continue
+            last = plain(person.get("LastName", "")) or None
+            fore = plain(person.get("ForeName", "")) or None
+            initials = plain(person.get("Initials", "")) or None
+            suffix = plain(person.get("Suffix", ""))
+            name = " ".join(p for p in (last, initials, suffix) if p)
+            if name:
+                authors.append(Author(name=name, last_name=last, fore_name=fore, initials=initials,
+                                      affiliations=affiliations))
+    return tuple(authors)
+
+
+def _publication_types(types: Any) -> tuple[PublicationType, ...]:
+    return tuple(PublicationType(ui=str(getattr(t, "attributes", {}).get("UI", "")), name=plain(t))
+                 for t in _items(types) if str(t).strip())
+
+
+def _mesh(headings: Any) -> tuple[MeshHeading, ...]:
+    result = []
+    for heading in headings or ():
+        descriptor = heading["DescriptorName"]
+        attrs = getattr(descriptor, "attributes", {})
+        qualifiers = _items(heading.get("QualifierName"))
+        # PubMed's "*": major if the descriptor or any of its qualifiers is a major topic
+        major = attrs.get("MajorTopicYN") == "Y" or any(
+            getattr(q, "attributes", {}).get("MajorTopicYN") == "Y" for q in qualifiers)
+        result.append(MeshHeading(ui=str(attrs.get("UI", "")), descriptor=plain(descriptor), major=major,
+                                  qualifiers=tuple(plain(q) for q in qualifiers)))
+    return tuple(result)
+
+
+def _keywords(keyword_lists: Any) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for keyword_list in _items(keyword_lists):
+        for keyword in _items(keyword_list):
+            text = plain(keyword)
+            if text:
+                seen.setdefault(text, None)
+    return tuple(seen)
+
+
+def _accessions(databanks: Any) -> tuple[Accession, ...]:
+    return tuple(Accession(databank=plain(bank.get("DataBankName", "")), accession=plain(number))
+                 for bank in _items(databanks) for number in _items(bank.get("AccessionNumberList"))
+                 if str(number).strip())
+
+
+def _comments(comments: Any) -> tuple[CommentCorrection, ...]:
+    result = []
+    for item in comments or ():
+        pmid = plain(item["PMID"]) if item.get("PMID") else None
+        result.append(CommentCorrection(ref_type=str(item.attributes.get("RefType", "")), pmid=pmid or None,
+                                        ref_source=plain(item.get("RefSource", ""))))
+    return tuple(result)
+
+
+def _references(reference_lists: Any) -> tuple[str, ...]:
+    """PMIDs of the ReferenceList (nested lists included), in order, without duplicates."""
+    seen: dict[str, None] = {}
+    stack = list(reversed(list(reference_lists or ())))
+    while stack:
+        current = stack.pop()
+        for reference in current.get("Reference") or ():
+            for item in reference.get("ArticleIdList") or ():
+                if getattr(item, "attributes", {}).get("IdType") == "pubmed" and str(item).strip():
+                    seen.setdefault(plain(item), None)
+        stack.extend(reversed(list(current.get("ReferenceList") or ())))
+    return tuple(seen)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+__all__ = ["BLOCK", "DtdUnavailableError", "configure_dtd_cache", "dtd_available", "iter_efetch", "parse_efetch"]
