@@ -1,18 +1,19 @@
 """PubMed inline markup (`<i> <b> <u> <sup> <sub>`, MathML) → plain text and a safe HTML subset.
 
-Input is a string as Biopython's Entrez parser returns it with `escape=True`: character data XML-escaped (`&amp;`,
-`&lt;`, `&gt;`) and the inline elements re-serialised as tags (MathML without its `mml:` prefix, with an `xmlns`).
-So a `<` in the string is markup and `&lt;` is text — the one form in which "<script>" typed by an author and `<i>`
-meant by PubMed can be told apart.
+Input is a string as Biopython's Entrez parser returns it with `escape=True`: character data
+XML-escaped (`&amp;`, `&lt;`, `&gt;`) and the inline elements re-serialised as tags (MathML without
+its `mml:` prefix, with an `xmlns`). So a `<` in the string is markup and `&lt;` is text — the one
+form in which "<script>" typed by an author and `<i>` meant by PubMed can be told apart.
 
 Output:
-- `text`: the character data only; MathML becomes its text content (token whitespace trimmed, as MathML itself does;
-  prescripts as PubMed prints isotopes: "(13)C").
-- `html`: the same text, HTML-escaped, with only `<i> <b> <u> <sup> <sub>` kept as bare tags (no attributes). Every
-  other element contributes its text only; MathML is rendered as its text.
-Both are whitespace-normalised the same way: runs of XML whitespace (space, tab, CR, LF) become one space, and the
-ends are stripped. Other Unicode spaces (NBSP, thin space...) and direction marks are kept as they are. Text is
-joined exactly as the source joins it ("at the<i>TERT</i>gene" stays "at theTERTgene"): we do not invent spaces.
+- `text`: the character data only; MathML becomes its text content (token whitespace trimmed, as
+  MathML itself does; prescripts as PubMed prints isotopes: "(13)C").
+- `html`: the same text, HTML-escaped, with only `<i> <b> <u> <sup> <sub>` kept as bare tags (no
+  attributes). Every other element contributes its text only; MathML is rendered as its text.
+Both are whitespace-normalised the same way: runs of XML whitespace (space, tab, CR, LF) become one
+space, and the ends are stripped. Other Unicode spaces (NBSP, thin space...) and direction marks are
+kept as they are. Text is joined exactly as the source joins it ("at the<i>TERT</i>gene" stays
+"at theTERTgene"): we do not invent spaces.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def render(fragment: object) -> Rendered:
     try:
         root = ET.fromstring(f"<r>{s}</r>")  # no DOCTYPE possible inside <r>: nothing to expand
     except ET.ParseError as exc:
-        # Biopython re-serialises MathML attributes unescaped; a quote in one breaks the fragment. Keep the text.
+        # Biopython re-serialises MathML attributes unescaped; a quote in one breaks the fragment.
+        # Keep the text.
         log.warning("inline markup not re-parseable (%s); keeping its text only", exc)
         text = normalise_ws(unescape(_TAG.sub("", s)))
         return Rendered(text, html.escape(text, quote=False))
@@ -96,7 +98,7 @@ def _emit_children(element: ET.Element, text_parts: list[str], html_parts: list[
 
 
 def mathml_text(element: ET.Element) -> str:
-    """Text content of a MathML element; `<mmultiscripts>` prescripts printed as "(13)C" the way PubMed does."""
+    """Text content of a MathML element; `<mmultiscripts>` prescripts printed as PubMed does: "(13)C"."""
     tag = _local(element.tag)
     if tag in ("none", "mprescripts"):
         return ""

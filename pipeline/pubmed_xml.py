@@ -1,16 +1,20 @@
 """efetch bytes → `Article` records, with Biopython's validating Entrez parser.
 
 Three guards wrap Biopython (bound by the design card):
-1. Hostile input is refused before any parser sees it (`pipeline.xml_safety.check_prolog`): internal DTD subsets,
-   ENTITY declarations, foreign encodings, bodies that are not a `PubmedArticleSet`.
-2. Biopython downloads a DTD it does not have; offline that hangs or fails obscurely. Our handler resolves DTDs by file
-   name from the project cache and Biopython's bundled set only, and never opens a URL: a missing DTD is a one-line
-   `DtdUnavailableError` naming the file and the cache directory (the runner may fetch it and retry).
-3. Parsing streams: expat is fed 64 KiB blocks and each completed `<PubmedArticle>` is turned into an `Article` and
-   dropped from Biopython's tree, so a 50 MB body is never held as a full object tree next to its bytes.
+1. Hostile input is refused before any parser sees it (`pipeline.xml_safety.check_prolog`):
+   internal DTD subsets, ENTITY declarations, foreign encodings, bodies that are not a
+   `PubmedArticleSet`.
+2. Biopython downloads a DTD it does not have; offline that hangs or fails obscurely. Our handler
+   resolves DTDs by file name from the project cache and Biopython's bundled set only, and never
+   opens a URL: a missing DTD is a one-line `DtdUnavailableError` naming the file and the cache
+   directory (the runner may fetch it and retry).
+3. Parsing streams: expat is fed 64 KiB blocks and each completed `<PubmedArticle>` is turned into
+   an `Article` and dropped from Biopython's tree, so a 50 MB body is never held as a full object
+   tree next to its bytes.
 
-Text fields come from Biopython with `escape=True` so that inline markup and escaped text stay distinguishable; see
-`pipeline.inline_markup` for the text/HTML rules (and the one whitespace normalisation text undergoes).
+Text fields come from Biopython with `escape=True` so that inline markup and escaped text stay
+distinguishable; see `pipeline.inline_markup` for the text/HTML rules (and the one whitespace
+normalisation text undergoes).
 """
 
 from __future__ import annotations
@@ -50,11 +54,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 class DtdUnavailableError(ParseError):
-    """The DOCTYPE names a DTD that is neither bundled with Biopython nor in the cache; nothing was downloaded."""
+    """The DOCTYPE names a DTD neither bundled with Biopython nor in the cache; nothing was downloaded."""
 
     def __init__(self, batch: str, filename: str, system_id: str | None) -> None:
         self.filename = filename
-        self.system_id = system_id  # where NCBI publishes it, for a caller that wants to fetch it into the cache
+        self.system_id = system_id  # where NCBI publishes it: a caller may fetch it into the cache
         self.cache_dir = DataHandler.local_dtd_dir
         super().__init__(
             f"{batch}: DTD {filename} is not available offline "
@@ -65,7 +69,7 @@ class DtdUnavailableError(ParseError):
 def configure_dtd_cache(directory: Path) -> None:
     """Point Biopython's DTD/XSD cache at a project directory (DTDs live in `<directory>/Bio/Entrez/DTDs`)."""
     directory.mkdir(parents=True, exist_ok=True)
-    DataHandler.directory = str(directory)  # the setter also sets local_dtd_dir / local_xsd_dir and creates them
+    DataHandler.directory = str(directory)  # the setter also sets and creates local_dtd_dir/local_xsd_dir
 
 
 def dtd_available(filename: str) -> bool:
@@ -98,7 +102,7 @@ class _OfflineHandler(DataHandler):
         return 1
 
 
-# --- public API ------------------------------------------------------------------------------------------------
+# --- public API ------------------------------------------------------------------------------------
 
 def parse_efetch(body: bytes, batch: str = "efetch") -> ParsedBatch:
     """Parse one efetch body. Every failure is a one-line `ParseError` starting with `batch`."""
@@ -115,7 +119,7 @@ def parse_efetch(body: bytes, batch: str = "efetch") -> ParsedBatch:
 def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | str]:
     """Yield each `Article` as soon as its element is complete, then the PMIDs of `<DeleteCitation>` (as str).
 
-    Journal articles and books come out in document order within each kind; across kinds only per 64 KiB block.
+    Journal articles and books come out in document order within each kind; across kinds, per block.
     """
     head = _read_head(stream)
     prolog = check_prolog(head, batch)
@@ -145,7 +149,7 @@ def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | s
     yield from _deleted(handler)
 
 
-# --- streaming over Biopython's handler --------------------------------------------------------------------------
+# --- streaming over Biopython's handler ------------------------------------------------------------
 
 def _read_head(stream: BinaryIO) -> bytes:
     """Read at least PROLOG_LIMIT bytes (or all there is): raw streams may return short reads."""
@@ -199,15 +203,15 @@ def _deleted(handler: DataHandler) -> Iterator[str]:
         yield str(pmid).strip()
 
 
-# --- Biopython records → Article -----------------------------------------------------------------------------------
+# --- Biopython records → Article -------------------------------------------------------------------
 
 def _to_article(record: Any, batch: str, position: int) -> Article:
     kind = "book" if "BookDocument" in record else "article"
     try:
         return _book(record) if kind == "book" else _journal_article(record)
     except _NoPmid:
-        raise ParseError(f"{batch}: record {position} (<{'PubmedBookArticle' if kind == 'book' else 'PubmedArticle'}>)"
-                         " has no PMID") from None
+        element = "PubmedBookArticle" if kind == "book" else "PubmedArticle"
+        raise ParseError(f"{batch}: record {position} (<{element}>) has no PMID") from None
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         pmid = _safe_pmid(record)
         raise ParseError(f"{batch}: record {position} (PMID {pmid}): unexpected structure: "
@@ -309,7 +313,7 @@ def _book(record: Any) -> Article:
 
 
 def _items(value: Any) -> list[Any]:
-    """Elements that may repeat: DTDs before 2010 make e.g. AbstractText a single string, later ones a list."""
+    """Elements that may repeat: pre-2010 DTDs make e.g. AbstractText one string, later ones a list."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -324,8 +328,8 @@ def _abstract(abstract: Any) -> tuple[AbstractSection, ...]:
         if not rendered.text:
             continue
         attrs = getattr(part, "attributes", {})
-        sections.append(AbstractSection(text=rendered.text, html=rendered.html,
-                                        label=attrs.get("Label") or None, category=attrs.get("NlmCategory") or None))
+        label, category = attrs.get("Label") or None, attrs.get("NlmCategory") or None
+        sections.append(AbstractSection(text=rendered.text, html=rendered.html, label=label, category=category))
     return tuple(sections)
 
 
@@ -388,13 +392,14 @@ def _pub_date(pub_date: Any) -> tuple[int | None, str]:
     elif pub_date.get("Month"):
         month = plain(pub_date["Month"])
         parts.append(_MONTHS[int(month) - 1] if month.isdigit() and 1 <= int(month) <= 12 else month)
-        if pub_date.get("Day"):
-            parts.append(str(int(plain(pub_date["Day"]))) if plain(pub_date["Day"]).isdigit() else plain(pub_date["Day"]))
+        day = plain(pub_date.get("Day", ""))
+        if day:
+            parts.append(str(int(day)) if day.isdigit() else day)
     return (int(year) if year.isdigit() else None), " ".join(p for p in parts if p)
 
 
 def _author_lists(author_list: Any) -> list[Any]:
-    """Journal articles have one AuthorList; books a list of them (authors, editors): keep those of authors."""
+    """Journal articles have one AuthorList; books several (authors, editors): keep the authors'."""
     if not author_list:
         return []
     if isinstance(author_list[0], list):
@@ -487,4 +492,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
-__all__ = ["BLOCK", "DtdUnavailableError", "configure_dtd_cache", "dtd_available", "iter_efetch", "parse_efetch"]
+__all__ = [
+    "BLOCK", "DtdUnavailableError", "configure_dtd_cache", "dtd_available", "iter_efetch", "parse_efetch",
+]

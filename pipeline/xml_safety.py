@@ -1,11 +1,12 @@
 """Refuse hostile or foreign XML before any parser expands it.
 
-An efetch body is checked in its prolog (everything before the root element's start tag), where the dangerous parts of
-XML live: internal DTD subsets declare the entities of "billion laughs" bombs and of external entities (`SYSTEM
-"file:///etc/passwd"`). PubMed's own prolog is an XML declaration plus a DOCTYPE naming an external DTD, never an
-internal subset, so we accept exactly that shape (plus comments and processing instructions) and refuse the rest. The
-check reads bytes; to make that sound we also refuse encodings in which `<!ENTITY` would not be ASCII bytes (UTF-16/32,
-EBCDIC...). Nothing here expands or even tokenises the document body, so a bomb costs nothing.
+An efetch body is checked in its prolog (everything before the root element's start tag), where the
+dangerous parts of XML live: internal DTD subsets declare the entities of "billion laughs" bombs and
+of external entities (`SYSTEM "file:///etc/passwd"`). PubMed's own prolog is an XML declaration plus
+a DOCTYPE naming an external DTD, never an internal subset, so we accept exactly that shape (plus
+comments and processing instructions) and refuse the rest. The check reads bytes; to make that
+sound we also refuse encodings in which `<!ENTITY` would not be ASCII bytes (UTF-16/32, EBCDIC...).
+Nothing here expands or even tokenises the document body, so a bomb costs nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _DTD_NAME = re.compile(r"[A-Za-z0-9_.-]+\.dtd")
 
 @dataclass(frozen=True)
 class Prolog:
-    """What the prolog says: the root element's name and the DTD the DOCTYPE names (None without a DOCTYPE)."""
+    """What the prolog says: the root element's name and the DTD its DOCTYPE names (if any)."""
 
     root: str
     doctype_name: str | None = None
@@ -52,13 +53,14 @@ class Prolog:
 def check_prolog(head: bytes | memoryview, batch: str) -> Prolog:
     """Validate the start of a body (at least its first PROLOG_LIMIT bytes, or all of it) and describe it.
 
-    Raises a one-line `ParseError` naming `batch` for: an empty body, a non-ASCII-compatible encoding, an internal DTD
-    subset or ENTITY declaration, a DOCTYPE whose DTD is not a plain `*.dtd` file name, or no root element.
+    Raises a one-line `ParseError` naming `batch` for: an empty body, a non-ASCII-compatible
+    encoding, an internal DTD subset or ENTITY declaration, a DOCTYPE whose DTD is not a plain
+    `*.dtd` file name, or no root element.
     """
     view = memoryview(head)[:PROLOG_LIMIT].tobytes()  # bounded copy: the prolog only
     if not view.strip():
         raise ParseError(f"{batch}: empty body (no XML at all)")
-    if view.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00")) or view[:4] in (b"\x3c\x00\x00\x00", b"\x00\x00\x00\x3c"):
+    if view.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00")) or view[:4] == b"\x3c\x00\x00\x00":
         raise ParseError(f"{batch}: refused XML in a UTF-16/UTF-32 encoding (PubMed sends UTF-8)")
     pos = 3 if view.startswith(b"\xef\xbb\xbf") else 0
     decl = _XML_DECL.match(view, pos)
@@ -95,7 +97,7 @@ def check_prolog(head: bytes | memoryview, batch: str) -> Prolog:
     if len(view) >= PROLOG_LIMIT and _ROOT.match(view, pos) is None:
         raise ParseError(f"{batch}: no root element in the first {PROLOG_LIMIT // 1024} KiB")
     if view.startswith(b"<!", pos):
-        raise ParseError(f"{batch}: refused markup declaration in the prolog (ENTITY/ELEMENT outside a DTD file)")
+        raise ParseError(f"{batch}: refused a markup declaration in the prolog (ENTITY/ELEMENT/ATTLIST)")
     root = _ROOT.match(view, pos)
     if root is None:
         snippet = view[pos:pos + 40].decode("utf-8", "replace").split("\n", 1)[0]
@@ -108,7 +110,8 @@ def _describe(root: str, doctype: re.Match[bytes] | None, batch: str) -> Prolog:
         return Prolog(root=root)
     quoted = doctype.group("system1") or doctype.group("system2")
     system_id = quoted[1:-1].decode("utf-8", "replace").strip() if quoted else None
-    prolog = Prolog(root=root, doctype_name=doctype.group("name").decode("utf-8", "replace"), system_id=system_id)
+    name = doctype.group("name").decode("utf-8", "replace")
+    prolog = Prolog(root=root, doctype_name=name, system_id=system_id)
     filename = prolog.dtd_filename
     if filename is not None and not _DTD_NAME.fullmatch(filename):
         raise ParseError(f"{batch}: refused DOCTYPE system id {system_id!r} (not a .dtd file)")
