@@ -329,7 +329,7 @@ def _abstract(abstract: Any) -> tuple[AbstractSection, ...]:
             continue
         attrs = getattr(part, "attributes", {})
         label, category = attrs.get("Label") or None, attrs.get("NlmCategory") or None
-        sections.append(AbstractSection(text=rendered.text, html=rendered.html, label=label, category=category))
+        sections.append(AbstractSection(rendered.text, rendered.html, label=label, category=category))
     return tuple(sections)
 
 
