@@ -1,0 +1,123 @@
+"""Schema migrations for callers (`litwatch db upgrade`, the runner's first run, tests): Alembic driven through its
+API with the migrations shipped inside this package, on one connection and one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage import StorageError
+from storage.engine import describe, engine_url, make_engine, safe_url
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = "litwatch-migrate"
+
+
+def alembic_config() -> Config:
+    cfg = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head() -> str:
+    """The newest revision this version of litwatch knows."""
+    rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert rev is not None  # there is always at least the initial revision
+    return rev
+
+
+def upgrade(url: str | Engine, revision: str = "head") -> str | None:
+    """Bring the database to `revision` (default: newest); a no-op when it is there already. Returns the revision."""
+    with _migration_connection(url) as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
+        _run(conn, lambda cfg: command.upgrade(cfg, revision), url)
+        after = MigrationContext.configure(conn).get_current_revision()
+    if before != after:
+        log.info("database %s upgraded from %s to %s", _shown(url), before or "empty", after)
+    return after
+
+
+def downgrade(url: str | Engine, steps: int = 1) -> str | None:
+    """Undo the newest `steps` revisions. Returns the revision the database is left at (None: empty)."""
+    if steps < 1:
+        raise ValueError("steps must be at least 1")
+    with _migration_connection(url) as conn:
+        _run(conn, lambda cfg: command.downgrade(cfg, f"-{steps}"), url)
+        after = MigrationContext.configure(conn).get_current_revision()
+    log.info("database %s downgraded by %d step(s) to %s", _shown(url), steps, after or "empty")
+    return after
+
+
+def current(url: str | Engine) -> str | None:
+    """The database's revision, or None for a database litwatch has never migrated."""
+    engine, owned = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"database {engine_url(engine)}: cannot read schema revision: {describe(exc)}"
+        ) from None
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _run(conn: sa.Connection, step: object, url: str | Engine) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    try:
+        step(cfg)  # type: ignore[operator]
+    except CommandError as exc:
+        raise StorageError(f"database {_shown(url)}: migration failed: {exc}") from None
+
+
+@contextmanager
+def _migration_connection(url: str | Engine) -> Iterator[sa.Connection]:
+    """One transaction around the whole migration. Two first runs at once must not both create tables: SQLite
+    serialises on BEGIN IMMEDIATE, PostgreSQL on a transaction-scoped advisory lock."""
+    engine, owned = _engine(url)
+    try:
+        opts = {"sqlite_begin": "IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
+        with engine.connect().execution_options(**opts) as conn, conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": _pg_key(conn)})
+            yield conn
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database {engine_url(engine)}: migration failed: {describe(exc)}") from None
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _pg_key(conn: sa.Connection) -> int:
+    schema = conn.execute(sa.text("select current_schema()")).scalar_one()
+    digest = hashlib.sha256(f"{_MIGRATION_LOCK}:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _engine(url: str | Engine) -> tuple[Engine, bool]:
+    if isinstance(url, Engine):
+        return url, False
+    return make_engine(url), True
+
+
+def _shown(url: str | Engine) -> str:
+    return engine_url(url) if isinstance(url, Engine) else safe_url(url)
+
+
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "current", "downgrade", "head", "upgrade"]

@@ -1,0 +1,1 @@
+"""Alembic environment and versions for litwatch's database (run them with `storage.migrate`)."""

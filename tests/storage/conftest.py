@@ -1,0 +1,48 @@
+"""Storage test helpers: a migrated engine on each backend, and hand-built Articles (storage must not need the
+parser)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from storage.records import AbstractSection, Article, Author, PublicationType
+
+T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    """A point in time `hours` after T0 (aware UTC, as the runner passes them)."""
+    return T0 + timedelta(hours=hours)
+
+
+def article(pmid: str, version: int = 1, title: str | None = None, **extra: object) -> Article:
+    return Article(
+        pmid=pmid,
+        version=version,
+        status="Publisher",
+        title=title if title is not None else f"Mesenchymal stem cells for disc degeneration ({pmid})",
+        abstract=(AbstractSection(text="Twelve patients were treated.", html="Twelve patients were treated.",
+                                  label="METHODS"),),
+        journal="JOR Spine",
+        pub_year=2026,
+        created=date(2026, 10, 30),
+        doi=f"10.1000/{pmid}",
+        authors=(Author(name="Vadalà G", last_name="Vadalà", initials="G"),),
+        publication_types=(PublicationType(ui="D016428", name="Journal Article"),),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated database on the backend `db_url` names (SQLite file or a private PostgreSQL schema)."""
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()

@@ -1,0 +1,87 @@
+"""storage.migrate and the Alembic revisions: empty → head on both backends, models and migrations agree,
+data survives an upgrade, downgrade works one step at a time, everything lives in the connection's schema."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from storage.engine import make_engine, session_scope
+from storage.migrate import current, downgrade, head, upgrade
+from storage.repository import get_article, start_run, upsert_articles
+from storage.schema import Base
+from tests.storage.conftest import article, at
+
+INGESTION = {"articles", "article_versions", "query_hits", "query_runs", "runs", "run_lock", "watermarks"}
+ASSESSMENT = {"assessments", "cited_checks", "digests"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_empty_to_head_matches_models(db_url: str) -> None:
+    assert current(db_url) is None
+    assert upgrade(db_url) == head() == "0002"
+    assert _tables(db_url) == INGESTION | ASSESSMENT
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
+    upgrade(db_url)
+    assert upgrade(db_url) == head()
+
+
+def test_version_table_lives_in_the_connection_schema(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            schema = conn.execute(sa.text("select current_schema()")).scalar_one()
+            assert schema.startswith("lw_")  # the private schema from the URL's search_path, not "public"
+            where = conn.execute(
+                sa.text("select table_schema from information_schema.tables where table_name = 'alembic_version'"
+                        " and table_schema = :s"), {"s": schema}
+            ).all()
+            assert len(where) == 1
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == head()
+    engine.dispose()
+
+
+def test_upgrade_from_first_revision_keeps_rows(db_url: str) -> None:
+    assert upgrade(db_url, "0001") == "0001"
+    assert _tables(db_url) == INGESTION
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        upsert_articles(s, [article("1"), article("2")], at(0))
+        run_id = start_run(s, kind="fetch", trigger="manual", window_start=None, window_end=None, started_at=at(0))
+    assert upgrade(engine) == head()
+    with session_scope(engine) as s:
+        assert {get_article(s, p).article.pmid for p in ("1", "2")} == {"1", "2"}  # type: ignore[union-attr]
+        assert s.execute(sa.text("select count(*) from runs where id = :i"), {"i": run_id}).scalar_one() == 1
+    engine.dispose()
+
+
+def test_downgrade_one_step_then_up_again(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        upsert_articles(s, [article("1")], at(0))
+    assert downgrade(engine) == "0001"
+    assert current(engine) == "0001"
+    assert _tables(db_url) == INGESTION  # only the newest revision's tables went
+    with engine.connect() as conn:  # (get_article needs the assessment tables, so count by hand)
+        assert conn.execute(sa.text("select count(*) from articles")).scalar_one() == 1
+    assert downgrade(engine) is None
+    assert _tables(db_url) == set()
+    assert upgrade(engine) == head()
+    engine.dispose()
