@@ -85,8 +85,16 @@ class _MissingDtd(Exception):
         self.system_id = system_id
 
 
+class _Refused(Exception):
+    pass
+
+
 class _OfflineHandler(DataHandler):
     """Biopython's handler, except that DTDs are looked up by file name locally and never downloaded."""
+
+    def schemaHandler(self, name: str, attrs: dict[str, str]) -> None:  # noqa: N802 - Biopython's name
+        # Biopython would fetch the XSD named by xsi:noNamespaceSchemaLocation; PubMed XML never has one.
+        raise _Refused("refused an XML Schema reference (xsi:), which PubMed efetch XML never has")
 
     def externalEntityRefHandler(self, context: str, base: str | None, systemId: str,  # noqa: N803 - expat API
                                  publicId: str | None) -> int:
@@ -144,8 +152,12 @@ def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | s
         raise DtdUnavailableError(batch, exc.filename, exc.system_id) from None
     except ValidationError as exc:
         raise ParseError(f"{batch}: element <{exc.name}> is not in the DTD {prolog.dtd_filename}") from None
+    except _Refused as exc:
+        raise ParseError(f"{batch}: {exc}") from None
     except RuntimeError as exc:  # Biopython raises it for a non-empty <ERROR> element
         raise ParseError(f"{batch}: NCBI error in the body: {_one_line(str(exc))}") from None
+    except (ValueError, AssertionError) as exc:  # Biopython's other complaints (unknown namespace...)
+        raise ParseError(f"{batch}: not parseable as PubMed XML: {_one_line(str(exc))}") from None
     yield from _deleted(handler)
 
 
