@@ -1,0 +1,404 @@
+"""NCBI E-utilities client (esearch/efetch for PubMed) on a `requests.Session`.
+
+What it guarantees, because NCBI and PubMed punish the naive client:
+- `tool`, `email` (and `api_key` when set) on every request, all sent by POST (long terms, no key in URLs);
+- one rate limiter per rate per process (3/s, 10/s with a key), shared by every client;
+- timeouts on every request; jittered exponential backoff (honouring `Retry-After`) on 429, 5xx, connection
+  errors, read timeouts and HTTP-200 bodies that are really errors (NCBI answers many failures with status
+  200);
+- other 4xx fail at once (`EutilsRequestError`); an esearch `errorlist`/`warninglist` that changes the
+  meaning of the query raises `QueryError`;
+- the API key never appears in an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import requests
+
+from pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
+from pipeline.ratelimit import RateLimiter, shared_rate_limiter
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ESEARCH_CAP",
+    "DateWindow",
+    "EutilsClient",
+    "FetchedBatch",
+    "RateLimiter",
+    "SearchResult",
+    "shared_rate_limiter",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+ESEARCH_CAP = 9999  # PubMed's esearch returns at most this many ids, whatever retmax says
+_HISTORY_LOST = ("unable to obtain query", "cannot retrieve query", "webenv")
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """An inclusive range of PubMed Create dates ([CRDT]; EDAT is reset for late-added records)."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ValueError(f"date window starts after it ends: {self.start} > {self.end}")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def crdt_clause(self) -> str:
+        return f'("{self.start:%Y/%m/%d}"[CRDT] : "{self.end:%Y/%m/%d}"[CRDT])'
+
+    def halves(self) -> tuple[DateWindow, DateWindow]:
+        if self.start == self.end:
+            raise ValueError(f"the one-day window {self.start} cannot be split")
+        mid = self.start + timedelta(days=(self.days - 1) // 2)
+        return DateWindow(self.start, mid), DateWindow(mid + timedelta(days=1), self.end)
+
+    def __str__(self) -> str:
+        return f"{self.start}..{self.end}"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    term: str
+    full_term: str
+    window: DateWindow | None
+    count: int
+    webenv: str | None
+    query_key: str | None
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FetchedBatch:
+    index: int  # 1-based, as the error messages count
+    retstart: int
+    ids: tuple[str, ...]  # the ids asked for; deleted PMIDs are absent from `body`
+    body: bytes
+
+
+class _BadBody(Exception):
+    """An HTTP-200 body that is really a failure (retried like a 5xx)."""
+
+
+class _HistoryLost(Exception):
+    """efetch says the WebEnv/query_key is unknown or expired."""
+
+
+def full_term(term: str, window: DateWindow | None) -> str:
+    """The term as sent: the topic in parentheses (PubMed evaluates left to right), ANDed with the window."""
+    return f"({term}) AND {window.crdt_clause()}" if window else term
+
+
+class EutilsClient:
+    """PubMed esearch/efetch. `max_retries` is the number of attempts per request (the first one included)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        email: str,
+        tool: str,
+        api_key: str | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        max_retries: int = 6,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not email or not tool:
+            raise ValueError("NCBI requires both 'tool' and 'email' on every request")
+        if max_retries < 1:
+            raise ValueError(f"max_retries must be at least 1, got {max_retries}")
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.email = email
+        self.tool = tool
+        self._api_key = api_key or None
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.rate_limiter = rate_limiter or shared_rate_limiter(10.0 if self._api_key else 3.0)
+        self._sleep = sleep
+        self.requests_made = 0
+
+    def __repr__(self) -> str:  # never show the key
+        key = "set" if self._api_key else "none"
+        return f"EutilsClient({self.base_url!r}, tool={self.tool!r}, api_key={key})"
+
+    # ---- esearch -------------------------------------------------------------------------------------------
+    def count(self, term: str, window: DateWindow | None = None) -> int:
+        sent = full_term(term, window)
+        # retmax=0 rather than rettype=count: the answer keeps errorlist/warninglist, checked before any fetch
+        data = self._esearch({"term": sent, "retmax": "0"}, f"esearch count for {_short(sent)}")
+        return int(data["count"])
+
+    def plan_windows(
+        self, term: str, window: DateWindow, cap: int = ESEARCH_CAP
+    ) -> list[tuple[DateWindow, int]]:
+        """Split `window` in halves until each slice holds fewer than `cap` records; slices in date order."""
+        n = self.count(term, window)
+        if n < cap:
+            return [(window, n)]
+        try:
+            first, second = window.halves()
+        except ValueError:
+            raise QueryError(
+                f"{n} records were created on {window.start} alone for {_short(term)}; "
+                f"PubMed returns at most {ESEARCH_CAP} ids per search and one day cannot be split further"
+            ) from None
+        log.info("window %s holds %d records (cap %d): splitting", window, n, cap)
+        return self.plan_windows(term, first, cap) + self.plan_windows(term, second, cap)
+
+    def search(self, term: str, window: DateWindow | None = None) -> SearchResult:
+        """esearch with the history server; every id (count must be under the cap: use plan_windows first)."""
+        sent = full_term(term, window)
+        what = f"esearch for {_short(sent)}"
+        data = self._esearch({"term": sent, "usehistory": "y", "retmax": str(ESEARCH_CAP)}, what)
+        count = int(data["count"])
+        ids = tuple(str(i) for i in data.get("idlist", []))
+        if count > len(ids):
+            raise QueryError(
+                f"{what}: {count} records match but PubMed returns at most {ESEARCH_CAP} ids; "
+                "split the window (plan_windows) so each slice is under the cap"
+            )
+        return SearchResult(term, sent, window, count, data.get("webenv"), data.get("querykey"), ids)
+
+    def pmids_for_doi(self, doi: str) -> list[str]:
+        sent = f'"{doi}"[doi]'
+        data = self._esearch({"term": sent, "retmax": "20"}, f"esearch for {sent}")
+        return [str(i) for i in data.get("idlist", [])]
+
+    def _esearch(self, params: dict[str, str], what: str) -> dict[str, Any]:
+        body = self._request("esearch", {**params, "retmode": "json"}, what, _check_esearch)
+        data = json.loads(body)["esearchresult"]
+        _raise_query_problems(data, params.get("term", ""))
+        return data
+
+    # ---- efetch --------------------------------------------------------------------------------------------
+    def fetch_batches(self, result: SearchResult, batch_size: int = 500) -> Iterator[FetchedBatch]:
+        """efetch every id of `result` in batches by POST from the history server; falls back to id lists
+        for the rest of the result if the history server has forgotten the WebEnv."""
+        use_history = bool(result.webenv and result.query_key)
+        for index, retstart in enumerate(range(0, len(result.ids), batch_size), start=1):
+            ids = result.ids[retstart : retstart + batch_size]
+            what = f"efetch batch {index} (retstart {retstart}, {len(ids)} ids)"
+            if use_history:
+                params = {
+                    "WebEnv": str(result.webenv),
+                    "query_key": str(result.query_key),
+                    "retstart": str(retstart),
+                    "retmax": str(len(ids)),
+                }
+                try:
+                    body = self._efetch(params, what, history=True)
+                except _HistoryLost as lost:
+                    log.warning("%s: history server lost the search (%s); fetching by id list", what, lost)
+                    use_history = False
+            if not use_history:
+                body = self._efetch({"id": ",".join(ids)}, what, history=False)
+            yield FetchedBatch(index, retstart, ids, body)
+
+    def fetch_ids(self, ids: Sequence[str], batch_size: int = 500) -> Iterator[FetchedBatch]:
+        for index, retstart in enumerate(range(0, len(ids), batch_size), start=1):
+            chunk = tuple(str(i) for i in ids[retstart : retstart + batch_size])
+            what = f"efetch batch {index} (retstart {retstart}, {len(chunk)} ids)"
+            yield FetchedBatch(
+                index, retstart, chunk, self._efetch({"id": ",".join(chunk)}, what, history=False)
+            )
+
+    def _efetch(self, params: dict[str, str], what: str, *, history: bool) -> bytes:
+        check = _check_efetch_history if history else _check_efetch
+        return self._request("efetch", {**params, "retmode": "xml"}, what, check)
+
+    # ---- transport -----------------------------------------------------------------------------------------
+    def _request(
+        self, endpoint: str, params: dict[str, str], what: str, check: Callable[[bytes], None]
+    ) -> bytes:
+        url = f"{self.base_url}{endpoint}.fcgi"
+        data = {"db": "pubmed", **params, "tool": self.tool, "email": self.email}
+        if self._api_key:
+            data["api_key"] = self._api_key
+        for attempt in range(1, self.max_retries + 1):
+            try:
+                return self._attempt(url, data, check)
+            except EutilsTransientError as error:
+                cause, retry_after = self._redact(str(error)), error.retry_after
+            if attempt == self.max_retries:
+                raise EutilsTransientError(
+                    f"{what} failed after {attempt} attempts: {cause}", retry_after=retry_after
+                )
+            delay = self._backoff(attempt, retry_after)
+            log.warning("%s: %s; retry %d/%d in %.2f s", what, cause, attempt, self.max_retries - 1, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _attempt(self, url: str, data: dict[str, str], check: Callable[[bytes], None]) -> bytes:
+        """One HTTP exchange: the body, or EutilsTransientError / EutilsRequestError / _HistoryLost."""
+        self.rate_limiter.acquire()
+        self.requests_made += 1
+        log.debug(
+            "POST %s (%s)", url, ", ".join(f"{k}={_short(v, 60)}" for k, v in data.items() if k != "api_key")
+        )
+        try:
+            response = self.session.post(url, data=data, timeout=self.timeout)
+            body = response.content
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise EutilsTransientError(f"{_exc_name(exc)} talking to {url}") from None
+        except requests.RequestException as exc:
+            raise EutilsRequestError(self._redact(f"request to {url} failed: {exc}")) from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise EutilsTransientError(
+                f"HTTP {status} from {url}", _retry_after(response.headers.get("Retry-After"))
+            )
+        if status >= 400:
+            snippet = _short(body.decode("utf-8", "replace"), 200)
+            raise EutilsRequestError(self._redact(f"HTTP {status} from {url}: {snippet}"))
+        try:
+            check(body)
+        except _BadBody as bad:
+            raise EutilsTransientError(f"{bad} from {url} (HTTP 200)") from None
+        return body
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(
+            ceiling / 2, ceiling
+        )  # jitter: clients that failed together don't retry together
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+# ---- body checks (HTTP 200 is not success) -----------------------------------------------------------------
+def _check_common(body: bytes) -> bytes:
+    head = body[:2048].lstrip()
+    if not head:
+        raise _BadBody("empty body")
+    lowered = head.lower()
+    if lowered.startswith(b"<!doctype html") or b"<html" in lowered:
+        raise _BadBody("HTML page instead of data")
+    return head
+
+
+def _check_esearch(body: bytes) -> None:
+    _check_common(body)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _BadBody(
+            f"esearch answer is not JSON ({_short(body.decode('utf-8', 'replace'), 80)})"
+        ) from None
+    if not isinstance(data, dict):
+        raise _BadBody("esearch answer is not a JSON object")
+    if "error" in data:
+        raise _BadBody(f"error {_short(str(data['error']), 120)}")
+    result = data.get("esearchresult")
+    if not isinstance(result, dict):
+        raise _BadBody("esearch answer has no esearchresult")
+    if "ERROR" in result:
+        raise _BadBody(f"ERROR {_short(str(result['ERROR']), 160)}")
+    if "count" not in result:
+        raise _BadBody("esearch answer has no count")
+
+
+def _xml_error(head: bytes) -> str | None:
+    start = head.find(b"<ERROR>")
+    if start < 0:
+        return None
+    end = head.find(b"</ERROR>", start)
+    return head[start + 7 : end if end > 0 else None].decode("utf-8", "replace").strip()
+
+
+def _check_efetch(body: bytes) -> None:
+    head = _check_common(body)
+    error = _xml_error(head)
+    if error is not None:
+        raise _BadBody(f"<ERROR>{_short(error, 160)}</ERROR>")
+    if not head.startswith(b"<"):
+        raise _BadBody("efetch answer is not XML")
+    tail = body[-64:].rstrip()
+    if not (tail.endswith(b"</PubmedArticleSet>") or tail.endswith(b"<PubmedArticleSet/>")):
+        raise _BadBody(f"truncated XML ({len(body)} bytes, no closing </PubmedArticleSet>)")
+
+
+def _check_efetch_history(body: bytes) -> None:
+    error = _xml_error(body[:2048])
+    if error is not None and any(marker in error.lower() for marker in _HISTORY_LOST):
+        raise _HistoryLost(error)
+    _check_efetch(body)
+
+
+def _raise_query_problems(result: dict[str, Any], term: str) -> None:
+    """PubMed quietly drops what it cannot find and searches the rest: that is never what the user meant."""
+    errors = result.get("errorlist") or {}
+    warnings = result.get("warninglist") or {}
+    problems = [
+        ("phrase", "PhraseNotFound", errors.get("phrasesnotfound")),
+        ("field", "FieldNotFound", errors.get("fieldsnotfound")),
+        ("quoted phrase", "QuotedPhraseNotFound", warnings.get("quotedphrasesnotfound")),
+        ("phrase", "PhraseIgnored", warnings.get("phrasesignored")),
+    ]
+    for noun, kind, items in problems:
+        if items:
+            action = "ignores" if kind == "PhraseIgnored" else "would silently drop"
+            names = ", ".join(f"'{item}'" for item in items)
+            verb = "ignored" if kind == "PhraseIgnored" else "did not find"
+            raise QueryError(
+                f"PubMed {verb} the {noun} {names} ({kind}); the query {action} it: {_short(term)}"
+            )
+
+
+# ---- small helpers -----------------------------------------------------------------------------------------
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After is seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _exc_name(exc: BaseException) -> str:
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "read timeout"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection broken mid-body"
+    return "connection error"
+
+
+def _short(text: str, limit: int = 100) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
