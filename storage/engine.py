@@ -32,14 +32,16 @@ def safe_url(url: str | URL) -> str:
     try:
         parsed = sa.make_url(url)
         if isinstance(url, str) and parsed.password is None:
-            return url  # nothing to hide: show it exactly as configured (rendering would %-escape SQLite paths)
+            return (
+                url  # nothing to hide: show it exactly as configured (rendering would %-escape SQLite paths)
+            )
         return parsed.render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url`, checked by connecting once. Never creates tables: `storage.migrate.upgrade` does that."""
+    """An engine for `url`, checked by connecting once. Creates no tables (`storage.migrate.upgrade` does)."""
     try:
         parsed = sa.make_url(url)
     except ArgumentError as exc:
@@ -71,8 +73,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """One transaction: commit on success, rollback on error; database errors become one-line `StorageError`s.
 
-    On SQLite a writing session starts with BEGIN IMMEDIATE (the write lock is taken up front, so a read-then-write
-    transaction waits for another writer instead of failing); `readonly=True` uses a plain deferred BEGIN.
+    On SQLite a writing session starts with BEGIN IMMEDIATE (the write lock is taken up front, so a
+    read-then-write transaction waits for another writer instead of failing);
+    `readonly=True` uses a plain BEGIN.
     """
     bind = (
         engine
@@ -97,12 +100,12 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
 
 
 def engine_url(engine: Engine) -> str:
-    """The URL the engine was made from, password masked (as the user wrote it, when there is nothing to hide)."""
+    """The URL the engine was made from, password masked (verbatim when there is none)."""
     return _SHOWN.get(engine) or safe_url(engine.url)
 
 
 def describe(exc: BaseException) -> str:
-    """The driver's own one-line reason (e.g. 'attempt to write a readonly database'), without SQL or parameters."""
+    """The driver's one-line reason (e.g. 'attempt to write a readonly database'), no SQL or parameters."""
     orig = getattr(exc, "orig", None)
     return _first_line(orig if orig is not None else exc)
 
@@ -120,7 +123,7 @@ def _quiet_rollback(session: Session) -> None:
 
 
 def _ensure_sqlite_dir(url: URL, shown: str) -> None:
-    """Create the parent folder of a file database (the default lives under a data dir that may not exist yet)."""
+    """Create the parent folder of a file database (the default data dir may not exist yet)."""
     database = url.database or ""
     if not database or database == ":memory:" or database.startswith("file:") or url.query.get("mode"):
         return
@@ -131,8 +134,8 @@ def _ensure_sqlite_dir(url: URL, shown: str) -> None:
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:
-    """WAL, foreign keys and a busy timeout on every connection; SQLAlchemy emits BEGIN itself (the pysqlite driver's
-    implicit transactions would otherwise defer BEGIN and ignore BEGIN IMMEDIATE)."""
+    """WAL, foreign keys and a busy timeout on every connection; SQLAlchemy emits BEGIN itself (the pysqlite
+    driver's implicit transactions would otherwise defer BEGIN and ignore BEGIN IMMEDIATE)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

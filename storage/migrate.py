@@ -1,5 +1,5 @@
-"""Schema migrations for callers (`litwatch db upgrade`, the runner's first run, tests): Alembic driven through its
-API with the migrations shipped inside this package, on one connection and one transaction."""
+"""Schema migrations for callers (`litwatch db upgrade`, the runner's first run, tests): Alembic driven
+through its API with the migrations shipped inside this package, on one connection and one transaction."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def head() -> str:
 
 
 def upgrade(url: str | Engine, revision: str = "head") -> str | None:
-    """Bring the database to `revision` (default: newest); a no-op when it is there already. Returns the revision."""
+    """Bring the database to `revision` (default: newest); a no-op when it is there. Returns the revision."""
     with _migration_connection(url) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
         _run(conn, lambda cfg: command.upgrade(cfg, revision), url)

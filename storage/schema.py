@@ -1,5 +1,5 @@
-"""SQLAlchemy 2.x models: the tables litwatch keeps. The Alembic migrations in `storage/migrations` mirror this file
-(a test compares them). Timestamps are stored as naive UTC and read back as aware UTC on every backend."""
+"""SQLAlchemy 2.x models: the tables litwatch keeps. The Alembic migrations in `storage/migrations` mirror
+this file (a test compares them). Timestamps are stored as naive UTC and read back as aware UTC everywhere."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Naive UTC in the database, aware UTC in Python: SQLite drops offsets, so storing UTC keeps both backends equal.
-    A naive value handed in is taken to be UTC already."""
+    """Naive UTC in the database, aware UTC in Python: SQLite drops offsets, so storing UTC keeps both
+    backends equal. A naive value handed in is taken to be UTC already."""
 
     impl = sa.DateTime
     cache_ok = True
@@ -43,7 +43,7 @@ class Base(DeclarativeBase):
 
 
 class ArticleRow(Base):
-    """The current version of each PubMed record; `record` is `Article.to_dict()`, the other columns are for queries."""
+    """The current version of each PubMed record; `record` is `Article.to_dict()`, the rest serve queries."""
 
     __tablename__ = "articles"
 
@@ -66,7 +66,7 @@ class ArticleRow(Base):
 
 
 class ArticleVersionRow(Base):
-    """Every distinct content ever seen for a PMID (also lower versions that arrived late), first sighting only."""
+    """Every distinct content ever seen for a PMID (late lower versions too), with its first sighting."""
 
     __tablename__ = "article_versions"
     __table_args__ = (sa.UniqueConstraint("pmid", "content_hash"),)
@@ -120,8 +120,8 @@ class QueryRunRow(Base):
 
 
 class QueryHitRow(Base):
-    """Which saved search found which PMID in which run. No FK to articles: esearch ids are recorded before fetch,
-    and a PMID deleted upstream may never be stored."""
+    """Which saved search found which PMID in which run. No FK to articles: esearch ids are recorded before
+    fetch, and a PMID deleted upstream may never be stored."""
 
     __tablename__ = "query_hits"
     __table_args__ = (sa.UniqueConstraint("query_id", "pmid", "run_id"),)
@@ -142,8 +142,8 @@ class WatermarkRow(Base):
 
 
 class RunLockRow(Base):
-    """Who holds the run lock. `token` is private to one acquisition so that a holder whose lock was taken over
-    (stale heartbeat) can neither heartbeat nor release the new holder's lock."""
+    """Who holds the run lock. `token` is private to one acquisition so that a holder whose lock was taken
+    over (stale heartbeat) can neither heartbeat nor release the new holder's lock."""
 
     __tablename__ = "run_lock"
 
@@ -154,7 +154,7 @@ class RunLockRow(Base):
     heartbeat_at: Mapped[datetime]
 
 
-# --- assessment and digest (second migration) ------------------------------------------------------------------
+# --- assessment and digest (second migration) ---------------------------------------------------------------
 
 
 class AssessmentRow(Base):
@@ -183,7 +183,7 @@ class AssessmentRow(Base):
 
 
 class CitedCheckRow(Base):
-    """One check of one study the watched article cites; `content_hash` is the stored content the check saw."""
+    """One check of one study the watched article cites; `content_hash`: the stored content it saw."""
 
     __tablename__ = "cited_checks"
     __table_args__ = (sa.Index("ix_cited_checks_study_id_checked_at", "study_id", "checked_at"),)

@@ -1,6 +1,6 @@
-"""Alembic environment. `storage.migrate` hands in an open connection (config.attributes["connection"]); the plain
-Alembic CLI passes the URL with `-x url=...`. Tables and the version table live in the connection's current schema
-(PostgreSQL: the first entry of search_path), never a hardcoded one."""
+"""Alembic environment. `storage.migrate` hands in an open connection (config.attributes["connection"]); the
+plain Alembic CLI passes the URL with `-x url=...`. Tables and the version table live in the connection's
+current schema (PostgreSQL: the first entry of search_path), never a hardcoded one."""
 
 from __future__ import annotations
 

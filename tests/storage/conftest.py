@@ -27,8 +27,11 @@ def article(pmid: str, version: int = 1, title: str | None = None, **extra: obje
         version=version,
         status="Publisher",
         title=title if title is not None else f"Mesenchymal stem cells for disc degeneration ({pmid})",
-        abstract=(AbstractSection(text="Twelve patients were treated.", html="Twelve patients were treated.",
-                                  label="METHODS"),),
+        abstract=(
+            AbstractSection(
+                text="Twelve patients were treated.", html="Twelve patients were treated.", label="METHODS"
+            ),
+        ),
         journal="JOR Spine",
         pub_year=2026,
         created=date(2026, 10, 30),

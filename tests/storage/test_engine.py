@@ -50,7 +50,10 @@ def test_bad_url(url: str, message: str) -> None:
 
 def test_unreachable_postgresql_names_url_without_password() -> None:
     url = "postgresql+psycopg://litwatch:s3cret@127.0.0.1:1/litwatch"
-    with pytest.raises(StorageError, match=r"^cannot connect to database postgresql\+psycopg://litwatch:\*\*\*@127\.0\.0\.1:1/litwatch: ") as err:
+    with pytest.raises(
+        StorageError,
+        match=r"^cannot connect to database postgresql\+psycopg://litwatch:\*\*\*@127\.0\.0\.1:1/litwatch: ",
+    ) as err:
         make_engine(url)
     assert "s3cret" not in str(err.value)
     assert "\n" not in str(err.value)
@@ -58,7 +61,9 @@ def test_unreachable_postgresql_names_url_without_password() -> None:
 
 def test_unopenable_sqlite_file(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")  # a file where a folder should be: fails for root too
-    with pytest.raises(StorageError, match=r"cannot create the folder for database sqlite:///.*a-file/db\.sqlite"):
+    with pytest.raises(
+        StorageError, match=r"cannot create the folder for database sqlite:///.*a-file/db\.sqlite"
+    ):
         make_engine(f"sqlite:///{tmp_path / 'a-file' / 'db.sqlite'}")
 
 
@@ -77,14 +82,16 @@ def test_session_scope_commits_and_rolls_back(db_url: str) -> None:
 
 
 def test_read_only_sqlite_is_a_clear_error_and_keeps_data(tmp_path: Path) -> None:
-    # Tests run as root, so file modes cannot make a database read-only; SQLite's mode=ro really refuses writes.
+    # Tests run as root, so file modes cannot make a database read-only; SQLite's mode=ro refuses writes.
     path = tmp_path / "litwatch.sqlite"
     upgrade(f"sqlite:///{path}")
     rw = make_engine(f"sqlite:///{path}")
     with session_scope(rw) as s:
         upsert_articles(s, [article("1")], at(0))
     ro = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    with pytest.raises(StorageError, match=r"^database sqlite:///file:.*mode=ro.*: attempt to write a readonly database$"):
+    with pytest.raises(
+        StorageError, match=r"^database sqlite:///file:.*mode=ro.*: attempt to write a readonly database$"
+    ):
         with session_scope(ro) as s:
             upsert_articles(s, [article("2", title="new")], at(1))
     with session_scope(ro, readonly=True) as s:
@@ -108,7 +115,9 @@ def test_disk_full_is_a_clear_error_and_rolls_back(sqlite_url: str) -> None:
 
     engine.dispose()  # new connections get the limit
     big = [article(str(n), title="x" * 4000) for n in range(100, 200)]
-    with pytest.raises(StorageError, match=r"^database sqlite:///.*litwatch\.sqlite: database or disk is full$"):
+    with pytest.raises(
+        StorageError, match=r"^database sqlite:///.*litwatch\.sqlite: database or disk is full$"
+    ):
         with session_scope(engine) as s:
             upsert_articles(s, big, at(1))
     with session_scope(engine, readonly=True) as s:

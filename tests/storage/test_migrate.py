@@ -49,8 +49,11 @@ def test_version_table_lives_in_the_connection_schema(db_url: str) -> None:
             schema = conn.execute(sa.text("select current_schema()")).scalar_one()
             assert schema.startswith("lw_")  # the private schema from the URL's search_path, not "public"
             where = conn.execute(
-                sa.text("select table_schema from information_schema.tables where table_name = 'alembic_version'"
-                        " and table_schema = :s"), {"s": schema}
+                sa.text(
+                    "select table_schema from information_schema.tables where table_name = 'alembic_version'"
+                    " and table_schema = :s"
+                ),
+                {"s": schema},
             ).all()
             assert len(where) == 1
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == head()
@@ -63,7 +66,9 @@ def test_upgrade_from_first_revision_keeps_rows(db_url: str) -> None:
     engine = make_engine(db_url)
     with session_scope(engine) as s:
         upsert_articles(s, [article("1"), article("2")], at(0))
-        run_id = start_run(s, kind="fetch", trigger="manual", window_start=None, window_end=None, started_at=at(0))
+        run_id = start_run(
+            s, kind="fetch", trigger="manual", window_start=None, window_end=None, started_at=at(0)
+        )
     assert upgrade(engine) == head()
     with session_scope(engine) as s:
         assert {get_article(s, p).article.pmid for p in ("1", "2")} == {"1", "2"}  # type: ignore[union-attr]

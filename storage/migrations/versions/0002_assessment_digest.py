@@ -4,8 +4,8 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-20
 
-A separate revision from the ingestion tables so that an existing ingestion database upgrades with its rows intact
-(tested), and so that `downgrade` by one step removes only these tables.
+A separate revision from the ingestion tables so that an existing ingestion database upgrades with its rows
+intact (tested), and so that `downgrade` by one step removes only these tables.
 """
 
 from __future__ import annotations

@@ -1,0 +1,261 @@
+"""Run bookkeeping: runs and their per-query parts, watermarks, and run health per saved search."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from storage.bulk import aware, chunks
+from storage.records import QueryRunStats, RunSummary
+from storage.schema import QueryRunRow, RunRow, WatermarkRow
+
+
+@dataclass(frozen=True)
+class QueryHealth:
+    """Run health of one saved search: `runs`/`failures` since the given time, the rest over all history."""
+
+    query_id: str
+    runs: int
+    failures: int
+    last_status: str | None
+    last_run_at: datetime | None
+    last_success: datetime | None
+    last_nonzero: datetime | None  # start of the last successful run in which the search found anything
+    last_error: str | None
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+
+
+def start_run(
+    s: Session,
+    *,
+    kind: str,
+    trigger: str,
+    window_start: date | None,
+    window_end: date | None,
+    started_at: datetime,
+) -> int:
+    row = RunRow(
+        kind=kind,
+        trigger=trigger,
+        status="running",
+        started_at=started_at,
+        window_start=window_start,
+        window_end=window_end,
+        warnings=[],
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def start_query_run(
+    s: Session, run_id: int, query_id: str, window_start: date | None, window_end: date | None
+) -> None:
+    """Begin (or, on a retry within the same run, restart) one saved search's part of a run."""
+    row = s.get(QueryRunRow, (run_id, query_id))
+    if row is None:
+        s.add(
+            QueryRunRow(
+                run_id=run_id,
+                query_id=query_id,
+                window_start=window_start,
+                window_end=window_end,
+                status="running",
+            )
+        )
+    else:
+        row.window_start, row.window_end, row.status, row.error = window_start, window_end, "running", None
+    s.flush()
+
+
+def finish_query_run(
+    s: Session,
+    run_id: int,
+    query_id: str,
+    *,
+    status: str,
+    found: int,
+    new: int,
+    changed: int,
+    unchanged: int,
+    deleted: int,
+    error: str | None,
+) -> None:
+    result = s.execute(
+        sa.update(QueryRunRow)
+        .where(QueryRunRow.run_id == run_id, QueryRunRow.query_id == query_id)
+        .values(
+            status=status,
+            found=found,
+            new=new,
+            changed=changed,
+            unchanged=unchanged,
+            deleted=deleted,
+            error=error,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        raise KeyError(f"run {run_id} has no query run {query_id!r}; call start_query_run first")
+
+
+def finish_run(
+    s: Session, run_id: int, *, status: str, finished_at: datetime, error: str | None, warnings: Sequence[str]
+) -> None:
+    """Close a run; its counts are the sums over its query runs."""
+    totals = s.execute(
+        sa.select(*(sa.func.coalesce(sa.func.sum(getattr(QueryRunRow, c)), 0) for c in _COUNTS)).where(
+            QueryRunRow.run_id == run_id
+        )
+    ).one()
+    result = s.execute(
+        sa.update(RunRow)
+        .where(RunRow.id == run_id)
+        .values(
+            status=status,
+            finished_at=finished_at,
+            error=error,
+            warnings=list(warnings),
+            **dict(zip(_COUNTS, (int(t) for t in totals), strict=True)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        raise KeyError(f"no run {run_id}")
+
+
+_COUNTS = ("found", "new", "changed", "unchanged", "deleted")
+
+
+def list_runs(s: Session, limit: int = 20) -> list[RunSummary]:
+    """The newest runs first."""
+    rows = list(
+        s.scalars(sa.select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit))
+    )
+    return _summaries(s, rows)
+
+
+def get_run(s: Session, run_id: int) -> RunSummary | None:
+    row = s.get(RunRow, run_id)
+    return None if row is None else _summaries(s, [row])[0]
+
+
+def _summaries(s: Session, rows: Sequence[RunRow]) -> list[RunSummary]:
+    per_run: dict[int, list[QueryRunStats]] = defaultdict(list)
+    for chunk in chunks([r.id for r in rows]):
+        for q in s.scalars(
+            sa.select(QueryRunRow).where(QueryRunRow.run_id.in_(chunk)).order_by(QueryRunRow.query_id)
+        ):
+            per_run[q.run_id].append(
+                QueryRunStats(
+                    query_id=q.query_id,
+                    window_start=q.window_start,
+                    window_end=q.window_end,
+                    status=q.status,
+                    found=q.found,
+                    new=q.new,
+                    changed=q.changed,  # type: ignore[arg-type]
+                    unchanged=q.unchanged,
+                    deleted=q.deleted,
+                    error=q.error,
+                )
+            )
+    return [
+        RunSummary(
+            run_id=r.id,
+            kind=r.kind,
+            trigger=r.trigger,
+            status=r.status,  # type: ignore[arg-type]
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            found=r.found,
+            new=r.new,
+            changed=r.changed,
+            unchanged=r.unchanged,
+            deleted=r.deleted,
+            error=r.error,
+            warnings=tuple(r.warnings or ()),
+            queries=tuple(per_run.get(r.id, ())),
+        )
+        for r in rows
+    ]
+
+
+def query_stats(s: Session, since: datetime) -> dict[str, QueryHealth]:
+    """Per saved search: how its runs went since `since`, and when it last succeeded / last found anything."""
+    stmt = (
+        sa.select(
+            QueryRunRow.query_id, QueryRunRow.status, QueryRunRow.found, QueryRunRow.error, RunRow.started_at
+        )
+        .join(RunRow, RunRow.id == QueryRunRow.run_id)
+        .order_by(RunRow.started_at, RunRow.id)
+    )
+    acc: dict[str, dict[str, Any]] = {}
+    for query_id, status, found, error, started_at in s.execute(stmt):
+        h = acc.setdefault(
+            query_id,
+            {
+                "runs": 0,
+                "failures": 0,
+                "last_status": None,
+                "last_run_at": None,
+                "last_success": None,
+                "last_nonzero": None,
+                "last_error": None,
+            },
+        )
+        if started_at >= aware(since):
+            h["runs"] += 1
+            h["failures"] += status == "failed"
+        h["last_status"], h["last_run_at"] = status, started_at
+        if status == "success":
+            h["last_success"] = started_at
+            if found:
+                h["last_nonzero"] = started_at
+        if error:
+            h["last_error"] = error
+    return {q: QueryHealth(query_id=q, **h) for q, h in acc.items()}
+
+
+# --- watermarks ---------------------------------------------------------------------------------------------
+
+
+def get_watermark(s: Session, query_id: str) -> date | None:
+    return s.scalar(sa.select(WatermarkRow.until).where(WatermarkRow.query_id == query_id))
+
+
+def set_watermark(s: Session, query_id: str, until: date, run_id: int) -> None:
+    """Advance the query's watermark to `until`; an older date than the stored one is ignored."""
+    row = s.get(WatermarkRow, query_id, with_for_update=True)
+    now = datetime.now(UTC)
+    if row is None:
+        s.add(WatermarkRow(query_id=query_id, until=until, updated_at=now, last_run_id=run_id))
+    elif until > row.until:
+        row.until, row.updated_at, row.last_run_id = until, now, run_id
+    s.flush()
+
+
+__all__ = [
+    "QueryHealth",
+    "finish_query_run",
+    "finish_run",
+    "get_run",
+    "get_watermark",
+    "list_runs",
+    "query_stats",
+    "set_watermark",
+    "start_query_run",
+    "start_run",
+]
