@@ -1,7 +1,7 @@
-"""Deliver a digest: atomic files in a dated archive, and mail over SMTP. Raises `DeliveryError`, one line each.
+"""Deliver a digest: atomic files in a dated archive, and mail over SMTP. Raises one-line `DeliveryError`s.
 
 Files: everything is rendered before anything is written, and each file goes through a temp file in the same
-directory + `os.replace`, so a reader (or a crash) never sees half a digest and a failure keeps the previous one.
+directory + `os.replace`, so a reader (or a crash) never sees half a digest; a failure keeps the previous one.
 Mail: nothing here records "sent"; the caller marks `Digest.item_keys` sent only after `send_digest` returns.
 """
 
@@ -28,8 +28,13 @@ log = logging.getLogger(__name__)
 EXTENSIONS: dict[str, str] = {"html": "html", "md": "md", "json": "json", "atom": "atom"}
 
 
-def write_digest_files(d: Digest, out_dir: Path, formats: Sequence[str] = ("html", "md", "json", "atom"),
-                       stem: str | None = None, feed_url: str | None = None) -> dict[str, Path]:
+def write_digest_files(
+    d: Digest,
+    out_dir: Path,
+    formats: Sequence[str] = ("html", "md", "json", "atom"),
+    stem: str | None = None,
+    feed_url: str | None = None,
+) -> dict[str, Path]:
     """Write the digest as `<out_dir>/<stem>.<ext>` (stem defaults to the ISO week, e.g. "2026-W47").
 
     `feed_url` is the Atom feed's own address (its id and rel="self"); by default the file's `file:` URI.
@@ -59,8 +64,15 @@ def write_digest_files(d: Digest, out_dir: Path, formats: Sequence[str] = ("html
 def _write_atomically(path: Path, text: str) -> None:
     tmp_name: str | None = None
     try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(
+            "w",
+            encoding="utf-8",
+            newline="\n",
+            dir=path.parent,
+            prefix=f".{path.name}.",
+            suffix=".tmp",
+            delete=False,
+        ) as tmp:
             tmp_name = tmp.name
             tmp.write(text)
             tmp.flush()
@@ -87,9 +99,11 @@ class MailSettings:
     timeout: float = 30.0
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
-        return (f"MailSettings(host={self.host!r}, port={self.port}, security={self.security!r}, "
-                f"username={self.username!r}, password={'***' if self.password else None}, "
-                f"sender={self.sender!r}, recipients={self.recipients!r}, timeout={self.timeout})")
+        return (
+            f"MailSettings(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"username={self.username!r}, password={'***' if self.password else None}, "
+            f"sender={self.sender!r}, recipients={self.recipients!r}, timeout={self.timeout})"
+        )
 
 
 def build_message(d: Digest, settings: MailSettings) -> EmailMessage:
@@ -119,8 +133,9 @@ def send_digest(d: Digest, settings: MailSettings) -> None:
                 smtp.login(settings.username, settings.password or "")
             refused = smtp.send_message(msg, from_addr=settings.sender, to_addrs=list(settings.recipients))
     except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(_scrub(f"{where}: all recipients refused: {_refusals(exc.recipients)}",
-                                   settings)) from None
+        raise DeliveryError(
+            _scrub(f"{where}: all recipients refused: {_refusals(exc.recipients)}", settings)
+        ) from None
     except smtplib.SMTPResponseException as exc:
         raise DeliveryError(_scrub(f"{where}: {exc.smtp_code} {_decode(exc.smtp_error)}", settings)) from None
     except (smtplib.SMTPException, OSError) as exc:
@@ -128,13 +143,16 @@ def send_digest(d: Digest, settings: MailSettings) -> None:
         raise DeliveryError(_scrub(f"{where}: {detail}", settings)) from None
     if refused:
         log.warning("%s refused some recipients: %s", where, _refusals(refused))
-    log.info("sent digest %s to %d recipient(s) via %s", d.week, len(settings.recipients) - len(refused), where)
+    log.info(
+        "sent digest %s to %d recipient(s) via %s", d.week, len(settings.recipients) - len(refused), where
+    )
 
 
 def _connect(settings: MailSettings) -> smtplib.SMTP:
     if settings.security == "ssl":
-        return smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
-                                context=ssl.create_default_context())
+        return smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
+        )
     return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
 
 

@@ -17,32 +17,66 @@ from storage.records import Article, CitedStudyStatus, RunSummary, StoredArticle
 
 # Strongest evidence first; a design not listed sorts after all listed ones.
 DESIGN_ORDER: tuple[str, ...] = (
-    "meta-analysis", "rct", "systematic-review", "clinical-nonrandomized", "cohort", "case-series",
-    "case-report", "protocol", "trial-registration", "guideline", "narrative-review", "preclinical-animal",
-    "preclinical-invitro", "commentary", "retraction-notice", "other",
+    "meta-analysis",
+    "rct",
+    "systematic-review",
+    "clinical-nonrandomized",
+    "cohort",
+    "case-series",
+    "case-report",
+    "protocol",
+    "trial-registration",
+    "guideline",
+    "narrative-review",
+    "preclinical-animal",
+    "preclinical-invitro",
+    "commentary",
+    "retraction-notice",
+    "other",
 )
 DESIGN_LABELS: Mapping[str, str] = {
-    "meta-analysis": "Meta-analysis", "rct": "RCT", "systematic-review": "Systematic review",
-    "clinical-nonrandomized": "Clinical, non-randomised", "cohort": "Cohort", "case-series": "Case series",
-    "case-report": "Case report", "protocol": "Trial protocol", "trial-registration": "Trial registration",
-    "guideline": "Guideline", "narrative-review": "Narrative review", "preclinical-animal": "Animal study",
-    "preclinical-invitro": "In vitro", "commentary": "Commentary", "retraction-notice": "Retraction notice",
+    "meta-analysis": "Meta-analysis",
+    "rct": "RCT",
+    "systematic-review": "Systematic review",
+    "clinical-nonrandomized": "Clinical, non-randomised",
+    "cohort": "Cohort",
+    "case-series": "Case series",
+    "case-report": "Case report",
+    "protocol": "Trial protocol",
+    "trial-registration": "Trial registration",
+    "guideline": "Guideline",
+    "narrative-review": "Narrative review",
+    "preclinical-animal": "Animal study",
+    "preclinical-invitro": "In vitro",
+    "commentary": "Commentary",
+    "retraction-notice": "Retraction notice",
     "other": "Other",
 }
 POPULATION_LABELS: Mapping[str, str] = {"human": "Human", "animal": "Animal", "in-vitro": "In vitro"}
 INTERVENTION_LABELS: Mapping[str, str] = {
-    "stem-cells": "Stem cells", "exosomes": "Exosomes/EVs", "gene-therapy": "Gene therapy",
+    "stem-cells": "Stem cells",
+    "exosomes": "Exosomes/EVs",
+    "gene-therapy": "Gene therapy",
 }
 CITED_STATUS_LABELS: Mapping[str, str] = {
-    "unchanged": "Unchanged", "changed": "Record changed", "corrected": "Corrected (erratum)",
-    "retracted": "Retracted", "concern": "Expression of concern", "mismatch": "Citation mismatch",
-    "not-found": "Not found in PubMed", "new": "Newly tracked",
+    "unchanged": "Unchanged",
+    "changed": "Record changed",
+    "corrected": "Corrected (erratum)",
+    "retracted": "Retracted",
+    "concern": "Expression of concern",
+    "mismatch": "Citation mismatch",
+    "not-found": "Not found in PubMed",
+    "new": "Newly tracked",
 }
 # Worst first. "new" only means we started tracking the study: nothing for a writer to do.
 _CITED_SEVERITY: tuple[str, ...] = ("retracted", "concern", "corrected", "mismatch", "changed", "not-found")
 _NOTICE_WORDS: Mapping[str, str] = {
-    "RetractionIn": "retraction", "RetractionOf": "retraction notice", "ExpressionOfConcernIn":
-    "expression of concern", "ErratumIn": "erratum", "UpdateIn": "update", "RepublishedIn": "republication",
+    "RetractionIn": "retraction",
+    "RetractionOf": "retraction notice",
+    "ExpressionOfConcernIn": "expression of concern",
+    "ErratumIn": "erratum",
+    "UpdateIn": "update",
+    "RepublishedIn": "republication",
 }
 CONCLUSION_LIMIT = 420  # characters: two sentences of a typical abstract, enough to judge without clicking
 
@@ -149,7 +183,9 @@ class Digest:
     for_awareness: tuple[DigestItem, ...]
     cited_studies: tuple[CitedView, ...]
     run_health: RunHealth
-    item_keys: tuple[tuple[str, str], ...] = field(default=())  # (pmid, content_hash) to mark sent once delivered
+    item_keys: tuple[tuple[str, str], ...] = field(
+        default=()
+    )  # (pmid, content_hash) to mark sent once delivered
 
     @property
     def action_count(self) -> int:
@@ -171,7 +207,8 @@ class DigestInput:
     zero_result_warnings: Sequence[str] = ()
 
 
-# --- building -------------------------------------------------------------------------------------------------
+# --- building -----------------------------------------------------------------------------------------------
+
 
 def build_digest(inp: DigestInput) -> Digest:
     sent_pmids = {pmid for pmid, _ in inp.already_sent}
@@ -181,10 +218,18 @@ def build_digest(inp: DigestInput) -> Digest:
         if (stored.article.pmid, stored.content_hash) not in inp.already_sent
     ]
     cited = tuple(_cited_view(c) for c in sorted(inp.cited, key=lambda c: c.study_id))
-    alerts = tuple(sorted((c for c in cited if c.needs_action), key=lambda c: _CITED_SEVERITY.index(c.status)))
+    alerts = tuple(
+        sorted((c for c in cited if c.needs_action), key=lambda c: _CITED_SEVERITY.index(c.status))
+    )
     # A cited study's own record changing is "any change to a cited study": action, like an `update` verdict.
-    action = _sorted([i for i in items if i.change != "deleted" and (
-        i.verdict == "update" or (i.verdict == "cited" and i.change == "changed"))])
+    action = _sorted(
+        [
+            i
+            for i in items
+            if i.change != "deleted"
+            and (i.verdict == "update" or (i.verdict == "cited" and i.change == "changed"))
+        ]
+    )
     worth = _sorted([i for i in items if i.verdict == "review" and i.change != "deleted"])
     chosen = {i.pmid for i in (*action, *worth)}
     awareness = _sorted([i for i in items if i.pmid not in chosen])
@@ -209,7 +254,7 @@ def build_digest(inp: DigestInput) -> Digest:
 
 
 def _one_per_pmid(stored: Sequence[StoredArticle]) -> list[StoredArticle]:
-    """Several queries (or rows) may carry the same PMID: keep its latest version, with every query that found it."""
+    """Several queries (rows) may carry one PMID: keep its latest version, with every query that found it."""
     by_pmid: dict[str, StoredArticle] = {}
     for row in stored:
         pmid = row.article.pmid
@@ -236,12 +281,17 @@ def _item(stored: StoredArticle, labels: Mapping[str, str], previously_sent: boo
         reasons = tuple(clean_text(r) for r in assessment.reasons)
         claims = tuple(clean_text(c) for c in assessment.claims)
         interventions = assessment.interventions
-        sample, follow_up, cited_study = assessment.sample_size, assessment.follow_up_months, assessment.cited_study
+        sample, follow_up, cited_study = (
+            assessment.sample_size,
+            assessment.follow_up_months,
+            assessment.cited_study,
+        )
     return DigestItem(
         pmid=article.pmid,
         content_hash=stored.content_hash,
         title=clean_text(article.title) or "(no title)",
-        title_html=sanitize_inline_html(article.title_html) or _escape(clean_text(article.title) or "(no title)"),
+        title_html=sanitize_inline_html(article.title_html)
+        or _escape(clean_text(article.title) or "(no title)"),
         pubmed_url=pubmed_url(article.pmid),
         journal=clean_text(article.journal or article.journal_abbrev),
         published=clean_text(article.pub_date) or (str(article.pub_year) if article.pub_year else ""),
@@ -271,7 +321,9 @@ def _change(stored: StoredArticle, previously_sent: bool, notices: tuple[str, ..
     if not previously_sent and stored.last_changed <= stored.first_seen:
         return "new", None
     # Only the latest version is at hand, so name a notice it now carries, not a diff we cannot see.
-    kinds = [_NOTICE_WORDS[c.ref_type] for c in stored.article.comments_corrections if c.ref_type in _NOTICE_WORDS]
+    kinds = [
+        _NOTICE_WORDS[c.ref_type] for c in stored.article.comments_corrections if c.ref_type in _NOTICE_WORDS
+    ]
     if kinds:
         return "changed", f"changed since last digest: {', '.join(dict.fromkeys(kinds))} link added"
     return "changed", "updated record"
@@ -288,7 +340,9 @@ def _notices(article: Article) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _badges(design: str, population: str, interventions: tuple[str, ...], notices: tuple[str, ...]) -> tuple[str, ...]:
+def _badges(
+    design: str, population: str, interventions: tuple[str, ...], notices: tuple[str, ...]
+) -> tuple[str, ...]:
     badges = []
     if any(n.startswith("Retraction:") for n in notices):
         badges.append("Retracted")
@@ -302,7 +356,8 @@ def _badges(design: str, population: str, interventions: tuple[str, ...], notice
 
 
 def _sorted(items: list[DigestItem]) -> tuple[DigestItem, ...]:
-    """Follow-ups/notices of cited studies first, then strongest design, then most recently added, then PMID."""
+    """Follow-ups/notices of cited studies first, then strongest design, then newest, then PMID."""
+
     def design_rank(item: DigestItem) -> int:
         return DESIGN_ORDER.index(item.design) if item.design in DESIGN_ORDER else len(DESIGN_ORDER)
 
@@ -346,26 +401,44 @@ def _summary(alerts: tuple[CitedView, ...], action: tuple[DigestItem, ...]) -> t
 def _run_health(runs: Sequence[RunSummary], labels: Mapping[str, str], zero: Sequence[str]) -> RunHealth:
     ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id))
     lines = tuple(
-        RunLine(r.run_id, r.kind, r.trigger, r.status, r.started_at, r.duration_s, r.found, r.new, r.changed,
-                clean_text(r.error) or None)
+        RunLine(
+            r.run_id,
+            r.kind,
+            r.trigger,
+            r.status,
+            r.started_at,
+            r.duration_s,
+            r.found,
+            r.new,
+            r.changed,
+            clean_text(r.error) or None,
+        )
         for r in ordered
     )
     failures = [
         f"Run {r.run_id} ({r.kind}, {r.trigger}, {r.started_at:%Y-%m-%d %H:%M}) failed: "
         f"{_first_line(r.error) or 'no error recorded'}"
-        for r in ordered if r.status == "failed"
+        for r in ordered
+        if r.status == "failed"
     ]
     stats: dict[str, list] = {}
     for run in ordered:
         for q in run.queries:
             stats.setdefault(q.query_id, []).append(q)
             if q.status == "failed":
-                failures.append(f"Query {labels.get(q.query_id, q.query_id)} failed in run {run.run_id}: "
-                                f"{_first_line(q.error) or 'no error recorded'}")
+                failures.append(
+                    f"Query {labels.get(q.query_id, q.query_id)} failed in run {run.run_id}: "
+                    f"{_first_line(q.error) or 'no error recorded'}"
+                )
     queries = tuple(
         QueryHealth(
-            query_id=qid, label=clean_text(labels.get(qid, qid)), runs=len(qs), found=sum(q.found for q in qs),
-            new=sum(q.new for q in qs), changed=sum(q.changed for q in qs), last_status=qs[-1].status,
+            query_id=qid,
+            label=clean_text(labels.get(qid, qid)),
+            runs=len(qs),
+            found=sum(q.found for q in qs),
+            new=sum(q.new for q in qs),
+            changed=sum(q.changed for q in qs),
+            last_status=qs[-1].status,
             errors=tuple(dict.fromkeys(_first_line(q.error) for q in qs if q.error)),
         )
         for qid, qs in sorted(stats.items(), key=lambda kv: labels.get(kv[0], kv[0]).lower())
@@ -374,7 +447,7 @@ def _run_health(runs: Sequence[RunSummary], labels: Mapping[str, str], zero: Seq
     return RunHealth(lines, tuple(failures), queries, warnings, tuple(clean_text(z) for z in zero))
 
 
-# --- small helpers, public where renderers or callers share them ---------------------------------------------
+# --- small helpers, public where renderers or callers share them --------------------------------------------
 
 _NCT = re.compile(r"NCT\d{8}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -397,10 +470,11 @@ def nct_url(nct: str) -> str:
 
 
 def conclusion(article: Article, limit: int = CONCLUSION_LIMIT) -> str:
-    """The CONCLUSION(S) section when labelled, else the abstract's last one or two sentences; never cut mid-word
-    without an ellipsis (source abstracts are sometimes truncated mid-word, and get one too)."""
+    """The CONCLUSION(S) section when labelled, else the abstract's last one or two sentences; never cut
+    mid-word without an ellipsis (source abstracts are sometimes truncated mid-word, and get one too)."""
     labelled = [
-        s.text for s in article.abstract
+        s.text
+        for s in article.abstract
         if (s.category or "").upper() == "CONCLUSIONS" or re.match(r"(?i)conclusions?\b", s.label or "")
     ]
     if labelled:
@@ -424,7 +498,7 @@ def split_sentences(text: str) -> list[str]:
     parts: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        candidate = text[start:match.start()]
+        candidate = text[start : match.start()]
         if _ABBREVIATIONS.search(candidate.rstrip("\"')]")):
             continue
         parts.append(candidate.strip())
@@ -468,11 +542,29 @@ def _iso_week(moment: datetime) -> str:
 
 def subject_line(d: Digest) -> str:
     n = d.action_count
-    tail = "no action needed" if n == 0 else f"{n} item{'s' if n != 1 else ''} need{'s' if n == 1 else ''} action"
+    tail = (
+        "no action needed"
+        if n == 0
+        else f"{n} item{'s' if n != 1 else ''} need{'s' if n == 1 else ''} action"
+    )
     return f"litwatch digest {d.week} — {tail}"
 
 
 __all__ = [
-    "CitedView", "Digest", "DigestInput", "DigestItem", "Link", "QueryHealth", "RunHealth", "RunLine",
-    "build_digest", "conclusion", "doi_url", "nct_url", "pubmed_url", "shorten", "split_sentences", "subject_line",
+    "CitedView",
+    "Digest",
+    "DigestInput",
+    "DigestItem",
+    "Link",
+    "QueryHealth",
+    "RunHealth",
+    "RunLine",
+    "build_digest",
+    "conclusion",
+    "doi_url",
+    "nct_url",
+    "pubmed_url",
+    "shorten",
+    "split_sentences",
+    "subject_line",
 ]

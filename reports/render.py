@@ -1,8 +1,8 @@
 """Render a `Digest` as HTML (email-safe), Markdown, JSON or Atom. One Jinja2 environment for all templates.
 
-Safety does not rest on the view-model alone: the HTML/Atom templates are autoescaped, the only markup let through
-is re-sanitised here (`inline_html`), links must be https URLs we built (`https_url`), and every record-derived
-string in the Markdown template goes through `md`.
+Safety does not rest on the view-model alone: the HTML/Atom templates are autoescaped, the only markup let
+through is re-sanitised here (`inline_html`), links must be https URLs we built (`https_url`), and every
+record-derived string in the Markdown template goes through `md`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _inline_html(value: str) -> Markup:
 
 
 def _https_url(value: str | None) -> str:
-    """Only absolute https links ever reach an href; anything else (javascript:, data:, relative) becomes '#'."""
+    """Only absolute https links reach an href; anything else (javascript:, data:, relative) becomes '#'."""
     text = (value or "").strip()
     return text if text.lower().startswith("https://") and not any(c.isspace() for c in text) else "#"
 
@@ -57,14 +57,22 @@ def _make_environment() -> Environment:
     env = Environment(
         loader=PackageLoader("reports", "templates"),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default=False,
-                                     default_for_string=False),
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2", "xml.j2"), default=False, default_for_string=False
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(inline_html=_inline_html, https_url=_https_url, md=escape_markdown, rfc3339=_rfc3339,
-                       when=_when, day=_day, duration=_duration)
+    env.filters.update(
+        inline_html=_inline_html,
+        https_url=_https_url,
+        md=escape_markdown,
+        rfc3339=_rfc3339,
+        when=_when,
+        day=_day,
+        duration=_duration,
+    )
     env.globals["subject_line"] = subject_line
     return env
 
@@ -86,8 +94,13 @@ def render_atom(d: Digest, feed_url: str) -> str:
 
 def render_json(d: Digest) -> str:
     """Stable JSON: sorted keys, ISO dates, a format tag so consumers can tell versions apart."""
-    payload = {"format": JSON_FORMAT, "subject": subject_line(d), "action_count": d.action_count,
-               "run_health_ok": d.run_health.ok, **_jsonable(d)}
+    payload = {
+        "format": JSON_FORMAT,
+        "subject": subject_line(d),
+        "action_count": d.action_count,
+        "run_health_ok": d.run_health.ok,
+        **_jsonable(d),
+    }
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
 
 

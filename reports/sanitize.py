@@ -1,8 +1,8 @@
-"""Text hygiene for everything a digest shows: inline-markup allowlist, inert control characters, Markdown escapes.
+"""Text hygiene for all a digest shows: inline-markup allowlist, inert control characters, Markdown escapes.
 
-Titles and abstracts come from publishers via PubMed and may hold markup, entities or bidi overrides. The digest
-must show them as text, except the five inline tags PubMed itself uses (<i>, <b>, <u>, <sup>, <sub>), which we
-re-emit ourselves, attribute-free and balanced, whatever the input claimed to be.
+Titles and abstracts come from publishers via PubMed and may hold markup, entities or bidi overrides. The
+digest must show them as text, except the five inline tags PubMed itself uses (<i>, <b>, <u>, <sup>, <sub>),
+which we re-emit ourselves, attribute-free and balanced, whatever the input claimed to be.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 ALLOWED_TAGS = frozenset({"i", "b", "u", "sup", "sub"})
 _DROP_CONTENT = frozenset({"script", "style", "template", "iframe", "object", "noscript", "title"})
 
-# Bidi embeddings/overrides/isolates and marks reorder surrounding text (the "Trojan Source" trick); zero-width
-# and C0/C1 controls other than tab/newline hide or break text. None of them carry meaning in a title.
+# Bidi embeddings/overrides/isolates and marks reorder surrounding text (the "Trojan Source" trick);
+# zero-width and C0/C1 controls other than tab/newline hide or break text. None carry meaning in a title.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 
@@ -83,11 +83,11 @@ _MD_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|data|file|https?|ftp|mailto
 
 
 def escape_markdown(text: str | None) -> str:
-    """Backslash-escape the Markdown/HTML metacharacters that matter inside a line (CommonMark allows it on any
-    ASCII punctuation), keeping ordinary punctuation readable in the plain-text mail part.
+    """Backslash-escape the Markdown/HTML metacharacters that matter inside a line (CommonMark allows it on
+    any ASCII punctuation), keeping ordinary punctuation readable in the plain-text mail part.
 
-    `&` is escaped so entities stay literal text, `<`/`>` so no raw HTML or autolinks, `[`/`]` so no link can be
-    formed, and the `:` after a URL scheme (or the `.` after `www`) so no renderer turns text into a link.
+    `&` is escaped so entities stay literal text, `<`/`>` so no raw HTML or autolinks, `[`/`]` so no link
+    can be formed, and the `:` after a URL scheme (or the `.` after `www`) so no text turns into a link.
     """
     escaped = _MD_SPECIAL.sub(r"\\\1", clean_text(text))
     return _MD_SCHEME.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}", escaped)

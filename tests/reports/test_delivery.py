@@ -28,10 +28,17 @@ class _Boom:
 def test_write_all_formats_into_a_dated_archive(digest: Digest, tmp_path: Path) -> None:
     out = tmp_path / "digests"
     paths = write_digest_files(digest, out)
-    assert {p.name for p in paths.values()} == {"2026-W47.html", "2026-W47.md", "2026-W47.json", "2026-W47.atom"}
+    assert {p.name for p in paths.values()} == {
+        "2026-W47.html",
+        "2026-W47.md",
+        "2026-W47.json",
+        "2026-W47.atom",
+    }
     assert paths["html"].read_text(encoding="utf-8") == render_html(digest)
     assert json.loads(paths["json"].read_text(encoding="utf-8"))["week"] == "2026-W47"
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())  # no temp files left
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in paths.values()
+    )  # no temp files left
     assert oct(paths["md"].stat().st_mode & 0o777) == "0o644"
 
 
@@ -41,7 +48,9 @@ def test_stem_and_format_subset(digest: Digest, tmp_path: Path) -> None:
 
 
 def test_unknown_format_is_refused(digest: Digest, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown digest format 'pdf' \(expected one of html, md, json, atom\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown digest format 'pdf' \(expected one of html, md, json, atom\)"
+    ):
         write_digest_files(digest, tmp_path, formats=("html", "pdf"))
     assert list(tmp_path.iterdir()) == []
 
@@ -75,7 +84,8 @@ def test_unwritable_directory_is_one_line(digest: Digest, tmp_path: Path) -> Non
         write_digest_files(digest, not_a_dir / "digests")
 
 
-# --- SMTP ------------------------------------------------------------------------------------------------------
+# --- SMTP ---------------------------------------------------------------------------------------------------
+
 
 class _Recorder:
     def __init__(self, refuse_rcpt: str | None = None) -> None:
@@ -122,8 +132,9 @@ def smtp_server() -> Iterator[tuple[_Recorder, int]]:
 @pytest.fixture
 def auth_server() -> Iterator[tuple[_Recorder, int]]:
     # PLAIN only: smtplib falls back from PLAIN to LOGIN, whose initial-response form aiosmtpd 1.4 mishandles
-    yield from _serve(_Recorder(), authenticator=_check_login, auth_require_tls=False,
-                      auth_exclude_mechanism=["LOGIN"])
+    yield from _serve(
+        _Recorder(), authenticator=_check_login, auth_require_tls=False, auth_exclude_mechanism=["LOGIN"]
+    )
 
 
 @pytest.fixture
@@ -132,8 +143,16 @@ def refusing_server() -> Iterator[tuple[_Recorder, int]]:
 
 
 def _settings(port: int, **kw: object) -> MailSettings:
-    base = dict(host="127.0.0.1", port=port, security="none", username=None, password=None,
-                sender="litwatch@example.org", recipients=("writer@example.org", "editor@example.org"), timeout=5.0)
+    base = dict(
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username=None,
+        password=None,
+        sender="litwatch@example.org",
+        recipients=("writer@example.org", "editor@example.org"),
+        timeout=5.0,
+    )
     base.update(kw)
     return MailSettings(**base)  # type: ignore[arg-type]
 
@@ -167,8 +186,10 @@ def test_refused_recipients_raise_one_line(digest: Digest, refusing_server: tupl
     with pytest.raises(DeliveryError) as info:
         send_digest(digest, _settings(port))
     line = str(info.value)
-    assert line == (f"SMTP 127.0.0.1:{port}: all recipients refused: editor@example.org: 550 mailbox unavailable; "
-                    "writer@example.org: 550 mailbox unavailable")
+    assert line == (
+        f"SMTP 127.0.0.1:{port}: all recipients refused: editor@example.org: 550 mailbox unavailable; "
+        "writer@example.org: 550 mailbox unavailable"
+    )
     assert handler.messages == []
 
 

@@ -1,4 +1,4 @@
-"""Rendering: golden files for HTML/Markdown/JSON, a valid Atom feed, and hostile input rendered inert everywhere."""
+"""Rendering: golden files for each format, a valid Atom feed, and hostile input rendered inert everywhere."""
 
 from __future__ import annotations
 
@@ -29,20 +29,28 @@ def _check_golden(name: str, actual: str) -> None:
     if REGEN:
         path.write_text(actual, encoding="utf-8")
         return
-    assert path.exists(), f"{path} missing: run with LITWATCH_REGEN_GOLDEN=1 to create it, then review the diff"
+    assert path.exists(), (
+        f"{path} missing: run with LITWATCH_REGEN_GOLDEN=1 to create it, then review the diff"
+    )
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
-                                            f"golden/{name}", "rendered", n=2))
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), actual.splitlines(True), f"golden/{name}", "rendered", n=2
+            )
+        )
         pytest.fail(f"{name} differs from its golden file (LITWATCH_REGEN_GOLDEN=1 regenerates it):\n{diff}")
 
 
-@pytest.mark.parametrize(("name", "render"), [
-    ("digest.html", render_html),
-    ("digest.md", render_markdown),
-    ("digest.json", render_json),
-    ("digest.atom", lambda d: render_atom(d, "https://example.org/litwatch/feed.atom")),
-])
+@pytest.mark.parametrize(
+    ("name", "render"),
+    [
+        ("digest.html", render_html),
+        ("digest.md", render_markdown),
+        ("digest.json", render_json),
+        ("digest.atom", lambda d: render_atom(d, "https://example.org/litwatch/feed.atom")),
+    ],
+)
 def test_golden(digest: Digest, name: str, render) -> None:
     _check_golden(name, render(digest))
 
@@ -81,7 +89,8 @@ def test_html_is_a_complete_email_safe_page(digest: Digest) -> None:
     blocks = [style for tag, style in collected.styles if tag in ("body", "td", "table")]
     coloured = [s for s in blocks if re.search(r"(^|;)color:", s) or "background-color:" in s]
     assert coloured and all(re.search(r"(^|;)color:", s) and "background-color:" in s for s in coloured), [
-        s for s in coloured if not (re.search(r"(^|;)color:", s) and "background-color:" in s)]
+        s for s in coloured if not (re.search(r"(^|;)color:", s) and "background-color:" in s)
+    ]
     assert str(escape(digest.headline)) in page
 
 
@@ -103,38 +112,75 @@ def test_atom_feed_has_one_entry_per_action_and_review_item(digest: Digest) -> N
     item = digest.action_needed[0]
     assert f"tag:litwatch,2026:{item.pmid}/{item.content_hash}" in ids
     assert root.findtext(f"{ATOM}updated") == "2026-11-20T06:05:00Z"
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e.findtext(f"{ATOM}updated")) for e in entries)
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e.findtext(f"{ATOM}updated")) for e in entries
+    )
 
 
-HOSTILE_TITLE = ('Exosomes <script>alert(1)</script> in IL-1<i>β</i> discs<sup>2+</sup> '
-                 '[click](javascript:alert(2)) &amp; &lt;b&gt; \u202egnp.exe\u202c')
-HOSTILE_HTML = ('Exosomes &lt;script&gt;alert(1)&lt;/script&gt; <script>alert(3)</script> in IL-1'
-                '<i onclick="alert(4)" style="x">β</i> discs<sup>2+</sup> <a href="javascript:alert(5)">click</a> '
-                '<img src=x onerror=alert(6)> &amp;amp; \u202egnp.exe\u202c')
+HOSTILE_TITLE = (
+    "Exosomes <script>alert(1)</script> in IL-1<i>β</i> discs<sup>2+</sup> "
+    "[click](javascript:alert(2)) &amp; &lt;b&gt; \u202egnp.exe\u202c"
+)
+HOSTILE_HTML = (
+    "Exosomes &lt;script&gt;alert(1)&lt;/script&gt; <script>alert(3)</script> in IL-1"
+    '<i onclick="alert(4)" style="x">β</i> discs<sup>2+</sup> <a href="javascript:alert(5)">click</a> '
+    "<img src=x onerror=alert(6)> &amp;amp; \u202egnp.exe\u202c"
+)
 
 
 def _hostile_digest() -> Digest:
     article = Article(
-        pmid="12345678", title=HOSTILE_TITLE, title_html=HOSTILE_HTML, journal="J <b>Bad</b> & Co",
-        doi='10.1000/x"><script>alert(7)</script>', pub_date="2026 Nov",
-        abstract=(AbstractSection(text="CONCLUSIONS: <script>alert(8)</script> javascript:alert(9) works.",
-                                  html="", label="CONCLUSIONS", category="CONCLUSIONS"),),
-        accessions=(Accession("ClinicalTrials.gov", "NCT01234567"),
-                    Accession("ClinicalTrials.gov", "NCT1 javascript:alert(10)")),
+        pmid="12345678",
+        title=HOSTILE_TITLE,
+        title_html=HOSTILE_HTML,
+        journal="J <b>Bad</b> & Co",
+        doi='10.1000/x"><script>alert(7)</script>',
+        pub_date="2026 Nov",
+        abstract=(
+            AbstractSection(
+                text="CONCLUSIONS: <script>alert(8)</script> javascript:alert(9) works.",
+                html="",
+                label="CONCLUSIONS",
+                category="CONCLUSIONS",
+            ),
+        ),
+        accessions=(
+            Accession("ClinicalTrials.gov", "NCT01234567"),
+            Accession("ClinicalTrials.gov", "NCT1 javascript:alert(10)"),
+        ),
     )
-    assessment = Assessment(pmid="12345678", verdict="update", design="rct", population="human",
-                            condition="disc-degeneration", reasons=("<b>bold</b> reason [x](javascript:y)",),
-                            ruleset_version="t", claims=("Claim <script>z</script>",))
+    assessment = Assessment(
+        pmid="12345678",
+        verdict="update",
+        design="rct",
+        population="human",
+        condition="disc-degeneration",
+        reasons=("<b>bold</b> reason [x](javascript:y)",),
+        ruleset_version="t",
+        claims=("Claim <script>z</script>",),
+    )
     base = golden_input()
     when = base.period_start
-    row = StoredArticle(article=article, content_hash=article.content_hash, first_seen=when, last_seen=when,
-                        last_changed=when, query_ids=("<q>",), assessment=assessment)
+    row = StoredArticle(
+        article=article,
+        content_hash=article.content_hash,
+        first_seen=when,
+        last_seen=when,
+        last_changed=when,
+        query_ids=("<q>",),
+        assessment=assessment,
+    )
     return build_digest(dataclasses.replace(base, items=[row], query_labels={"<q>": "label <u>x</u>"}))
 
 
 def test_hostile_title_is_inert_in_html() -> None:
     page = render_html(_hostile_digest())
-    assert "<script" not in page.lower() and "<img" not in page and "onclick" not in page and "onerror=" not in page
+    assert (
+        "<script" not in page.lower()
+        and "<img" not in page
+        and "onclick" not in page
+        and "onerror=" not in page
+    )
     assert 'href="javascript' not in page and "javascript:alert(5)" not in page
     assert "IL-1<i>β</i> discs<sup>2+</sup>" in page  # the allowed inline markup survives, bare
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # an escaped tag stays visible text
@@ -145,8 +191,31 @@ def test_hostile_title_is_inert_in_html() -> None:
     collected = _Collector()
     collected.feed(page)
     assert all(h.startswith("https://") for h in collected.hrefs)
-    assert set(collected.tags) <= {"html", "head", "meta", "title", "style", "body", "table", "tr", "td", "div",
-                                   "span", "a", "ul", "ol", "li", "strong", "em", "br", "i", "b", "u", "sup", "sub"}
+    assert set(collected.tags) <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "table",
+        "tr",
+        "td",
+        "div",
+        "span",
+        "a",
+        "ul",
+        "ol",
+        "li",
+        "strong",
+        "em",
+        "br",
+        "i",
+        "b",
+        "u",
+        "sup",
+        "sub",
+    }
 
 
 def test_hostile_title_is_inert_in_atom() -> None:

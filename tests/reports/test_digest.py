@@ -1,0 +1,330 @@
+"""The view-model, table-driven: sections, order, de-duplication, sent items, wording, links, run health."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reports.digest import (
+    Digest,
+    DigestInput,
+    build_digest,
+    conclusion,
+    doi_url,
+    nct_url,
+    shorten,
+    split_sentences,
+    subject_line,
+)
+from storage.records import (
+    AbstractSection,
+    Article,
+    Assessment,
+    CitedStudyStatus,
+    CommentCorrection,
+    StoredArticle,
+)
+from tests.reports.conftest import PERIOD_START, golden_input, stored
+from tests.reports.domain_records import domain_articles
+
+T0 = PERIOD_START + timedelta(days=1)
+
+
+def _input(items: list[StoredArticle], **kw: object) -> DigestInput:
+    return dataclasses.replace(
+        golden_input(), items=items, already_sent=set(), cited=[], runs=[], zero_result_warnings=(), **kw
+    )
+
+
+def _row(
+    pmid: str,
+    verdict: str,
+    design: str = "rct",
+    *,
+    first: datetime = T0,
+    changed: datetime = T0,
+    queries: tuple[str, ...] = ("stem-cells",),
+    cited_study: str | None = None,
+    article: Article | None = None,
+) -> StoredArticle:
+    assessment = Assessment(
+        pmid=pmid,
+        verdict=verdict,
+        design=design,
+        population="human",  # type: ignore[arg-type]
+        condition="disc-degeneration",
+        reasons=(f"{verdict} because",),
+        ruleset_version="t",
+        cited_study=cited_study,
+    )
+    if article is None:
+        return stored(pmid, assessment, queries, first, changed)
+    return StoredArticle(
+        article=article,
+        content_hash=article.content_hash,
+        first_seen=first,
+        last_seen=changed,
+        last_changed=changed,
+        query_ids=queries,
+        assessment=assessment,
+    )
+
+
+def test_golden_input_sections(digest: Digest) -> None:
+    assert [c.study_id for c in digest.cited_alerts] == [
+        "chen-2012",
+        "dream-2025",
+    ]  # retracted before mismatch
+    assert [i.pmid for i in digest.action_needed] == ["99000022", "99000118", "99000021"]
+    assert [i.pmid for i in digest.worth_a_look] == ["99000012", "99000103", "99000027"]
+    assert len(digest.for_awareness) == 6
+    assert "99000002" not in {k[0] for k in digest.item_keys}  # already sent, unchanged
+    assert len(digest.item_keys) == 12
+    assert digest.headline == "Action needed: 5 — the article's evidence section should be updated"
+    assert (
+        digest.summary[0]
+        == "Cited study Chen et al. 2012 (endplate microvessels in diabetic rats): retracted"
+    )
+    assert subject_line(digest) == "litwatch digest 2026-W47 — 5 items need action"
+
+
+def test_one_item_per_pmid_with_every_query(digest: Digest) -> None:
+    rct = next(i for i in digest.action_needed if i.pmid == "99000021")
+    assert rct.queries == ("Exosomes / extracellular vesicles", "Stem cells for disc degeneration")
+    assert [k[0] for k in digest.item_keys].count("99000021") == 1
+
+
+@pytest.mark.parametrize(
+    ("sent", "changed", "expected"),
+    [
+        (set(), T0, "new"),  # never sent, never changed
+        ({("99000023", "old")}, T0, "changed"),  # sent before with another hash
+        (set(), T0 + timedelta(hours=5), "changed"),  # changed after first seen
+        ("same", T0, None),  # sent with this very hash: skipped
+    ],
+)
+def test_new_changed_or_skipped(sent: object, changed: datetime, expected: str | None) -> None:
+    row = _row("99000023", "fyi", "preclinical-animal", changed=changed)
+    already = {("99000023", row.content_hash)} if sent == "same" else sent
+    d = build_digest(dataclasses.replace(_input([row]), already_sent=already))
+    items = d.for_awareness
+    assert [i.change for i in items] == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("links", "note"),
+    [
+        (
+            (CommentCorrection("RetractionIn", None, "Retraction in: /10.3892/etm.2020.9129"),),
+            "changed since last digest: retraction link added",
+        ),
+        (
+            (CommentCorrection("ErratumIn", "123"), CommentCorrection("ExpressionOfConcernIn", "456")),
+            "changed since last digest: erratum, expression of concern link added",
+        ),
+        ((CommentCorrection("CommentIn", "789"),), "updated record"),
+        ((), "updated record"),
+    ],
+)
+def test_change_note_names_what_the_record_now_carries(links: tuple, note: str) -> None:
+    article = dataclasses.replace(domain_articles()["99000021"], comments_corrections=links)
+    row = _row("99000021", "update", article=article, changed=T0 + timedelta(days=1))
+    assert build_digest(_input([row])).action_needed[0].change_note == note
+
+
+def test_order_cited_then_design_then_newest() -> None:
+    rows = [
+        _row("99000021", "update", "rct"),  # created 2026-10-31
+        _row("99000020", "update", "rct"),  # created 2026-10-22
+        _row("99000118", "update", "meta-analysis"),
+        _row("99000117", "update", "systematic-review"),
+        _row("99000025", "update", "systematic-review", cited_study="zhang-2023"),
+    ]
+    d = build_digest(_input(rows))
+    assert [i.pmid for i in d.action_needed] == ["99000025", "99000118", "99000021", "99000020", "99000117"]
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        ("unchanged", False),
+        ("new", False),
+        ("changed", True),
+        ("corrected", True),
+        ("retracted", True),
+        ("concern", True),
+        ("mismatch", True),
+        ("not-found", True),
+    ],
+)
+def test_cited_study_status_drives_action(status: str, action: bool) -> None:
+    cited = [CitedStudyStatus("zhang-2023", "Zhang 2023", "99000026", status)]  # type: ignore[arg-type]
+    d = build_digest(dataclasses.replace(_input([]), cited=cited))
+    assert bool(d.cited_alerts) is action
+    assert d.action_count == (1 if action else 0)
+    assert d.cited_studies[0].status == status
+
+
+@pytest.mark.parametrize(
+    ("actions", "worth", "days", "headline"),
+    [
+        (0, 0, 7, "No action needed this week"),
+        (0, 2, 7, "No action needed this week — 2 worth a look"),
+        (0, 0, 30, "No action needed this period"),
+        (1, 0, 7, "Action needed: 1 — the article's evidence section should be updated"),
+    ],
+)
+def test_headline(actions: int, worth: int, days: int, headline: str) -> None:
+    rows = [_row(p, "update") for p in ("99000021",)[:actions]]
+    rows += [_row(p, "review", "protocol") for p in ("99000027", "99000120")[:worth]]
+    inp = dataclasses.replace(_input(rows), period_end=PERIOD_START + timedelta(days=days))
+    d = build_digest(inp)
+    assert d.headline == headline
+    assert subject_line(d).endswith("1 item needs action" if actions else "no action needed")
+
+
+def test_cited_record_goes_to_action_only_when_it_changed() -> None:
+    new = build_digest(_input([_row("99000026", "cited", "meta-analysis", cited_study="zhang-2023")]))
+    changed = build_digest(
+        _input(
+            [
+                _row(
+                    "99000026",
+                    "cited",
+                    "meta-analysis",
+                    cited_study="zhang-2023",
+                    changed=T0 + timedelta(days=1),
+                )
+            ]
+        )
+    )
+    assert (len(new.action_needed), len(new.for_awareness)) == (0, 1)
+    assert (len(changed.action_needed), len(changed.for_awareness)) == (1, 0)
+
+
+def test_unassessed_record_is_worth_a_look() -> None:
+    row = dataclasses.replace(_row("99000021", "update"), assessment=None)
+    item = build_digest(_input([row])).worth_a_look[0]
+    assert item.reasons == ("Not assessed yet",)
+
+
+def test_item_fields_from_a_real_record(digest: Digest) -> None:
+    item = next(i for i in digest.worth_a_look if i.pmid == "99000103")
+    assert item.pubmed_url == "https://pubmed.ncbi.nlm.nih.gov/99000103/"
+    assert item.doi and item.doi.url == "https://doi.org/10.1186/s12967-016-1109-0"
+    assert [(t.text, t.url) for t in item.trials] == [
+        ("NCT02097862", "https://clinicaltrials.gov/study/NCT02097862")
+    ]
+    assert (item.sample_size, item.follow_up) == ("n = 15", "12 months")
+    assert item.badges == ("Clinical, non-randomised", "Human", "Stem cells")
+    dream = digest.action_needed[0]
+    assert dream.title_html.startswith("Intradiscal Mesenchymal Stromal Cell Therapy")
+    assert dream.conclusion.endswith("Structural…")  # the source abstract stops there
+
+
+def test_run_health(digest: Digest) -> None:
+    health = digest.run_health
+    assert [r.run_id for r in health.runs] == [41, 42, 43]
+    assert health.failures[0] == (
+        "Run 42 (fetch, cron, 2026-11-16 06:00) failed: step efetch failed: NCBI returned "
+        "HTTP 502 three times; a re-run resumes at batch 2 of 3"
+    )
+    assert (
+        health.failures[1]
+        == "Query Exosomes / extracellular vesicles failed in run 42: efetch: HTTP 502 Bad Gateway"
+    )
+    by_label = {q.label: q for q in health.queries}
+    assert (
+        by_label["Stem cells for disc degeneration"].found,
+        by_label["Stem cells for disc degeneration"].runs,
+    ) == (23, 3)
+    assert by_label["Exosomes / extracellular vesicles"].last_status == "success"
+    assert health.zero_result_warnings[0].startswith(
+        "Gene therapy for disc degeneration: 0 results for 21 days"
+    )
+    assert not health.ok
+
+
+def test_no_runs_is_not_healthy() -> None:
+    assert build_digest(_input([])).run_health.ok is False
+
+
+def _article(*sections: tuple[str | None, str | None, str]) -> Article:
+    return Article(
+        pmid="1",
+        abstract=tuple(AbstractSection(text=t, html=t, label=lab, category=cat) for lab, cat, t in sections),
+    )
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        (
+            [
+                ("RESULTS", "RESULTS", "It worked."),
+                ("CONCLUSIONS", "CONCLUSIONS", "MSCs are safe. More trials needed."),
+            ],
+            "MSCs are safe. More trials needed.",
+        ),
+        (
+            [("Conclusion", None, "Unlabelled category but labelled section.")],
+            "Unlabelled category but labelled section.",
+        ),
+        ([("CONCLUSIONS", "CONCLUSIONS", "Safe. Trial registration NCT01234567.")], "Safe."),
+        (
+            [(None, None, "First. Second sentence, e.g. this one. Third one ends here.")],
+            "Second sentence, e.g. this one. Third one ends here.",
+        ),
+        ([(None, None, "Only one sentence without a stop")], "Only one sentence without a stop…"),
+        ([("CONCLUSION", "CONCLUSIONS", "is a favorabl")], "is a favorabl…"),
+        ([], ""),
+    ],
+)
+def test_conclusion(sections: list, expected: str) -> None:
+    assert conclusion(_article(*sections)) == expected
+
+
+def test_conclusion_is_never_cut_mid_word_without_ellipsis() -> None:
+    text = "Word " * 200 + "end."
+    result = conclusion(_article(("CONCLUSIONS", "CONCLUSIONS", text)), limit=60)
+    assert result.endswith("…") and len(result) <= 60 and result[:-1].split()[-1] == "Word"
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("A b. C d.", ["A b.", "C d."]),
+        ("Smith et al. found it. Next.", ["Smith et al. found it.", "Next."]),
+        ("P<0.01 vs. control. Done", ["P<0.01 vs. control.", "Done"]),
+    ],
+)
+def test_split_sentences(text: str, parts: list[str]) -> None:
+    assert split_sentences(text) == parts
+
+
+@pytest.mark.parametrize(
+    ("fn", "arg", "url"),
+    [
+        (
+            doi_url,
+            "10.1002/(SICI)1097-0258(19980815/30)17:15/16<1661::AID-SIM968>3.0.CO;2-2",
+            "https://doi.org/10.1002/%28SICI%291097-0258%2819980815/30%2917%3A15/16%3C1661%3A%3AAID-SIM968%3E3.0.CO%3B2-2",
+        ),
+        (doi_url, "javascript:alert(1)", "https://doi.org/javascript%3Aalert%281%29"),
+        (nct_url, "nct01290367", "https://clinicaltrials.gov/study/NCT01290367"),
+    ],
+)
+def test_urls_are_built_and_quoted(fn, arg: str, url: str) -> None:
+    assert fn(arg) == url
+
+
+def test_shorten_cuts_at_a_word() -> None:
+    assert shorten("alpha beta gamma", 12) == "alpha beta…"
+    assert shorten("short", 12) == "short"
+
+
+def test_week_is_iso_week_of_period_end() -> None:
+    inp = dataclasses.replace(_input([]), period_end=datetime(2027, 1, 1, tzinfo=UTC))
+    assert build_digest(inp).week == "2026-W53"
