@@ -96,7 +96,7 @@ _NUM = (r"(\d{1,5}(?:,\d{3})?|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|
         r"four|five|six|seven|eight|nine))?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
         r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)")
 _HUMAN_COUNT = re.compile(
-    _NUM + r"\s+(?:[a-z][\w-]*\s+){0,4}?"
+    r"(?<![\w.,-])" + _NUM + r"\s+(?:(?!(?:in|of|with|from|for|to|at|by|and|or)\b)[a-z][\w-]*\s+){0,4}?"
     r"(patients|participants|subjects|adults|individuals|cases|volunteers)\b",
     _I)
 _TOTAL_COUNT = re.compile(r"\b(?:a total of|total of|enrolled|included|recruited)\s+" + _NUM + r"\b", _I)
@@ -185,7 +185,8 @@ def condition(text: Text) -> str:
         return "other-spine"
     body = text.all
     disc = bool(_DISC.search(body))
-    if _DISCOGENIC.search(body) or _LBP.search(body):  # the article covers chronic LBP even if no disc named
+    chronic_lbp = _LBP.search(body) and re.search(r"\bchronic\b|\bclbp\b|\bdlbp\b", body, _I)
+    if _DISCOGENIC.search(body) or (_LBP.search(body) and disc) or chronic_lbp:  # the article: chronic LBP
         return "discogenic-lbp"
     if disc:
         return "disc-degeneration"

@@ -1,0 +1,230 @@
+"""The watch list: the real queries/ folder loads, every broken file is a one-line QueryError naming it, PubMed
+term syntax is validated, and the saved searches find the domain records a writer cares about."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import QueryError
+from pipeline.pubmed_xml import parse_efetch
+from pipeline.watchlist import load_article, load_watchlist, validate_term
+from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
+
+QUERIES = Path(__file__).resolve().parents[2] / "queries"
+
+
+# --- the real watch list ---------------------------------------------------------------------------------------
+
+def test_real_watchlist_loads() -> None:
+    [article] = load_watchlist(QUERIES)
+    assert article.slug == "stem-cell-lbp"
+    assert {q.id for q in article.queries} == {"stem-cells", "exosomes", "gene-therapy"}
+    claims = {c.id: c for c in article.claims}
+    assert claims["meta-analysis"].label == "clinical evidence — meta-analysis paragraph"
+    assert "245 patients" in claims["meta-analysis"].text
+    cited = {s.id: s for s in article.cited}
+    assert cited["dream-2025"].doi == "10.1002/jsp2.70086"
+    assert cited["dream-2025"].trial_names == ("DREAM",)
+    assert cited["dream-2025"].article_says == {"journal": "Pain Medicine", "year": 2025}
+    assert cited["zhang-2023"].doi == "10.3389/fbioe.2023.1155357"
+    for query in article.queries:
+        assert query.claims and set(query.claims) <= set(claims)
+        assert "\n" not in query.term
+    assert load_article(QUERIES / "stem-cell-lbp" / "article.toml") == article
+
+
+@pytest.mark.parametrize("name", ["stem-cells", "exosomes", "gene-therapy"])
+def test_real_terms_are_valid_pubmed(name: str) -> None:
+    [article] = load_watchlist(QUERIES)
+    term = next(q.term for q in article.queries if q.id == name)
+    validate_term(term)
+    validate_term(f'({term}) AND ("2026/09/01"[CRDT] : "2026/11/20"[CRDT])')  # what the runner sends
+
+
+# --- term syntax -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("term", [
+    "stem cells",
+    '"stem cell*"[tiab] AND disc',
+    '("Intervertebral Disc Degeneration"[mh] OR discogenic[tiab]) NOT "Animals"[mh:noexp]',
+    '"2020/01/01"[CRDT] : "2020/12/31"[CRDT]',
+    '"disc degeneration exosomes"[tiab:~3]',
+    'Vadalà G[au] AND 10.1002/jsp2.70086[doi]',
+    '"Chondrocytes/transplantation"[MeSH Terms] OR review[Publication Type]',
+    "((a OR b) AND (c OR d))",
+])
+def test_valid_terms(term: str) -> None:
+    validate_term(term)
+
+
+@pytest.mark.parametrize(("term", "message"), [
+    ('("stem cells"[tiab] OR msc', r"position 1: unbalanced parenthesis: '\(' never closed"),
+    ('"stem cells"[tiab])', r"position 19: unbalanced parenthesis: '\)' without '\('"),
+    ('"stem cells[tiab] OR disc', r"position 1: unbalanced quote"),
+    ('"stem cells"[tiabx]', r"position 13: unknown field tag \[tiabx\]"),
+    ("disc AND ()", r"position 10: empty group '\(\)'"),
+    ("AND disc", r"position 1: AND without a search term before it"),
+    ("disc OR", r"position 8: OR without a search term after it"),
+    ("disc OR OR msc", r"position 9: OR without a search term after it"),
+    ('"MSC*"[tiab]', r"position 5: truncation needs at least 4 characters before '\*'"),
+    ("ste*m", r"position 4: '\*' is only allowed at the end of a word"),
+    ("disc and msc", r"position 6: Boolean operator 'and' must be upper case"),
+    ("[tiab]", r"position 1: field tag without a search term before it"),
+    ('disc[tiab', r"position 5: unbalanced bracket"),
+    ("", r"position 1: empty search term"),
+    ('"2020/01/01"[CRDT] :', r"position 20: range ':' without an end term"),
+])
+def test_invalid_terms(term: str, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        validate_term(term)
+
+
+# --- broken files ----------------------------------------------------------------------------------------------
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "queries"
+    shutil.copytree(QUERIES, target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+EXO = "stem-cell-lbp/exosomes.toml"
+ART = "stem-cell-lbp/article.toml"
+
+
+@pytest.mark.parametrize(("file", "old", "new", "message"), [
+    (EXO, "term = '''", "termx = '''", r"^queries/stem-cell-lbp/exosomes.toml: unknown key 'termx'"),
+    (EXO, "term = '''", "# term = '''\nx = '''", r"unknown key 'x'"),
+    (EXO, 'claims = ["future-therapies"]', 'claims = "future-therapies"',
+     r"^queries/stem-cell-lbp/exosomes.toml: key 'claims' must be a list of strings$"),
+    (EXO, 'claims = ["future-therapies"]', 'claims = ["nope"]',
+     r"^queries/stem-cell-lbp/exosomes.toml: key 'claims' names unknown claim 'nope'$"),
+    (EXO, 'claims = ["future-therapies"]', "claims = []", r"key 'claims' must name at least one claim"),
+    (EXO, 'id = "exosomes"', 'id = "stem-cells"',
+     r"^queries/stem-cell-lbp/stem-cells.toml: duplicate query id 'stem-cells' "
+     r"\(also in queries/stem-cell-lbp/exosomes.toml\)$"),
+    (EXO, 'id = "exosomes"', 'id = "Exo somes"', r"key 'id' must be lowercase letters"),
+    (EXO, "(\n  \"Exosomes\"[mh]", "((\n  \"Exosomes\"[mh]",
+     r"^queries/stem-cell-lbp/exosomes.toml: key 'term': position 1: unbalanced parenthesis"),
+    (EXO, 'label = "', 'label = 3 # "', r"^queries/stem-cell-lbp/exosomes.toml: key 'label' must be a non-empty"),
+    (EXO, 'id = "exosomes"', 'id = "exosomes"\nenabled = "yes"', r"key 'enabled' must be true or false"),
+    (EXO, 'id = "exosomes"', 'id = "exosomes', r"^queries/stem-cell-lbp/exosomes.toml: invalid TOML: .*\(at line 2, column 15\)$"),
+    (ART, 'slug = "stem-cell-lbp"', 'slug = "other"', r"slug 'other' does not match its folder 'stem-cell-lbp'"),
+    (ART, 'interventions = ["exosomes", "gene-therapy"]', 'interventions = ["exosome"]',
+     r"^queries/stem-cell-lbp/article.toml: claims\[7\]: unknown intervention 'exosome'"),
+    (ART, 'cites = ["zhang-2023"]', 'cites = ["zhang-2024"]',
+     r"^queries/stem-cell-lbp/article.toml: claims\[1\]: key 'cites' names unknown study 'zhang-2024'$"),
+    (ART, 'watch_for = ["regulatory"]', 'watch_for = ["rumours"]', r"unknown evidence kind 'rumours'"),
+    (ART, 'doi = "10.1002/jsp2.70086"', 'doi = "10.1002/jsp2.70086"\npmid = "PMC123"',
+     r"studies\[1\]: key 'pmid' must be digits, got 'PMC123'"),
+    (ART, 'year = 2025\n', 'year = "2025"\n', r"studies\[1\]: key 'year' must be an integer"),
+    (ART, 'id = "zhang-2023"\nlabel', 'id = "dream-2025"\nlabel', r"duplicate study id 'dream-2025'"),
+    (ART, 'title = "Stem Cell', 'titel = "Stem Cell', r"^queries/stem-cell-lbp/article.toml: unknown key 'titel'"),
+])
+def test_broken_files(tmp_path: Path, file: str, old: str, new: str, message: str, monkeypatch) -> None:
+    queries = _copy(tmp_path)
+    _edit(queries / file, old, new)
+    with pytest.raises(QueryError, match=message):
+        load_watchlist(queries)
+
+
+def test_missing_key_term(tmp_path: Path) -> None:
+    queries = _copy(tmp_path)
+    path = queries / EXO
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index("term = '''")], encoding="utf-8")
+    with pytest.raises(QueryError, match=r"^queries/stem-cell-lbp/exosomes.toml: missing key 'term'$"):
+        load_watchlist(queries)
+
+
+def test_missing_article_and_empty_folders(tmp_path: Path) -> None:
+    queries = _copy(tmp_path)
+    (queries / ART).unlink()
+    with pytest.raises(QueryError, match=r"^queries/stem-cell-lbp: missing article.toml$"):
+        load_watchlist(queries)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(QueryError, match="no article folders"):
+        load_watchlist(empty)
+    with pytest.raises(QueryError, match="not a directory"):
+        load_watchlist(tmp_path / "nowhere")
+
+
+def test_folder_without_searches(tmp_path: Path) -> None:
+    queries = _copy(tmp_path)
+    for name in ("stem-cells", "exosomes", "gene-therapy"):
+        (queries / "stem-cell-lbp" / f"{name}.toml").unlink()
+    with pytest.raises(QueryError, match=r"^queries/stem-cell-lbp: no saved searches"):
+        load_watchlist(queries)
+
+
+def test_duplicate_query_id_across_articles(tmp_path: Path) -> None:
+    queries = _copy(tmp_path)
+    shutil.copytree(queries / "stem-cell-lbp", queries / "second")
+    _edit(queries / "second" / "article.toml", 'slug = "stem-cell-lbp"', 'slug = "second"')
+    with pytest.raises(QueryError, match=r"^queries/stem-cell-lbp/exosomes.toml: duplicate query id 'exosomes' "
+                                         r"\(also in queries/second/exosomes.toml\)$"):
+        load_watchlist(queries)
+
+
+# --- coverage: do the saved searches find what a writer cares about? ---------------------------------------------
+# A small matcher of our own, close to PubMed for what our terms use: [tiab] phrases (with end truncation) over title
+# + abstract, [mh] over MeSH descriptors, AND/OR/NOT and parentheses. The replay server has its own, simpler matcher;
+# the end-to-end tests cover what it returns.
+
+_TOKEN = re.compile(r'"([^"]+)"\[([^\]]+)\]|\(|\)|\bAND\b|\bOR\b|\bNOT\b')
+
+
+def _phrase(phrase: str) -> re.Pattern[str]:
+    words = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in re.split(r"[\s-]+", phrase)]
+    return re.compile(r"(?<!\w)" + r"[\s-]+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def _matches(term: str, text: str, mesh: set[str]) -> bool:
+    parts = []
+    for match in _TOKEN.finditer(term):
+        token = match.group(0)
+        if match.group(1):
+            phrase, tag = match.group(1), match.group(2).lower()
+            if tag.startswith("mh"):
+                hit = phrase.split("/")[0].lower() in mesh
+            else:
+                hit = bool(_phrase(phrase).search(text))
+            parts.append(str(hit))
+        else:
+            parts.append({"AND": "and", "OR": "or", "NOT": "and not"}.get(token, token))
+    return bool(eval(" ".join(parts)))  # noqa: S307 - built only from True/False/and/or/not/parentheses
+
+
+def test_searches_find_every_record_a_writer_cares_about() -> None:
+    [article] = load_watchlist(QUERIES)
+    records = parse_efetch(DOMAIN_RECORDS.read_bytes(), "domain").articles
+    labels = {row["pmid"]: row for row in map(json.loads, DOMAIN_LABELS.read_text().splitlines())}
+    found_by: dict[str, set[str]] = {}
+    for record in records:
+        text = f"{record.title}\n{record.abstract_text}"
+        mesh = {m.descriptor.lower() for m in record.mesh}
+        found_by[record.pmid] = {q.id for q in article.queries if _matches(q.term, text, mesh)}
+    wanted = [pmid for pmid, row in labels.items() if row["verdict"] in ("update", "review", "cited")]
+    missed = [f"{pmid} {labels[pmid]['title'][:60]}" for pmid in wanted if not found_by.get(pmid)]
+    assert not missed
+    for query in article.queries:  # each search earns its place
+        assert any(query.id in ids for ids in found_by.values()), query.id
+    assert found_by["99000022"] >= {"stem-cells"}  # DREAM
+    assert "exosomes" in found_by["99000119"] and "gene-therapy" in found_by["99000017"]
+
+
+def test_matcher_is_not_vacuous() -> None:
+    assert _matches('("stem cell*"[tiab]) AND ("disc degeneration"[tiab])', "Stem-cells for disc degeneration", set())
+    assert not _matches('("stem cell*"[tiab]) AND ("disc degeneration"[tiab])', "Stem cells for asthma", set())
+    assert _matches('"Exosomes"[mh] NOT "rats"[tiab]', "x", {"exosomes"})
