@@ -1,5 +1,5 @@
-"""The watch list: the real queries/ folder loads, every broken file is a one-line QueryError naming it, PubMed
-term syntax is validated, and the saved searches find the domain records a writer cares about."""
+"""The watch list: the real queries/ folder loads, every broken file is a one-line QueryError naming it,
+PubMed term syntax is validated, and the saved searches find the domain records a writer cares about."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
 
 
-# --- the real watch list ---------------------------------------------------------------------------------------
+# --- the real watch list ------------------------------------------------------------------------------------
 
 def test_real_watchlist_loads() -> None:
     [article] = load_watchlist(QUERIES)
@@ -46,7 +46,7 @@ def test_real_terms_are_valid_pubmed(name: str) -> None:
     validate_term(f'({term}) AND ("2026/09/01"[CRDT] : "2026/11/20"[CRDT])')  # what the runner sends
 
 
-# --- term syntax -----------------------------------------------------------------------------------------------
+# --- term syntax --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("term", [
     "stem cells",
@@ -84,7 +84,7 @@ def test_invalid_terms(term: str, message: str) -> None:
         validate_term(term)
 
 
-# --- broken files ----------------------------------------------------------------------------------------------
+# --- broken files -------------------------------------------------------------------------------------------
 
 def _copy(tmp_path: Path) -> Path:
     target = tmp_path / "queries"
@@ -116,10 +116,13 @@ ART = "stem-cell-lbp/article.toml"
     (EXO, 'id = "exosomes"', 'id = "Exo somes"', r"key 'id' must be lowercase letters"),
     (EXO, "(\n  \"Exosomes\"[mh]", "((\n  \"Exosomes\"[mh]",
      r"^queries/stem-cell-lbp/exosomes.toml: key 'term': position 1: unbalanced parenthesis"),
-    (EXO, 'label = "', 'label = 3 # "', r"^queries/stem-cell-lbp/exosomes.toml: key 'label' must be a non-empty"),
+    (EXO, 'label = "', 'label = 3 # "',
+     r"^queries/stem-cell-lbp/exosomes.toml: key 'label' must be a non-empty"),
     (EXO, 'id = "exosomes"', 'id = "exosomes"\nenabled = "yes"', r"key 'enabled' must be true or false"),
-    (EXO, 'id = "exosomes"', 'id = "exosomes', r"^queries/stem-cell-lbp/exosomes.toml: invalid TOML: .*\(at line 2, column 15\)$"),
-    (ART, 'slug = "stem-cell-lbp"', 'slug = "other"', r"slug 'other' does not match its folder 'stem-cell-lbp'"),
+    (EXO, 'id = "exosomes"', 'id = "exosomes',
+     r"^queries/stem-cell-lbp/exosomes.toml: invalid TOML: .*\(at line 2, column 15\)$"),
+    (ART, 'slug = "stem-cell-lbp"', 'slug = "other"',
+     r"slug 'other' does not match its folder 'stem-cell-lbp'"),
     (ART, 'interventions = ["exosomes", "gene-therapy"]', 'interventions = ["exosome"]',
      r"^queries/stem-cell-lbp/article.toml: claims\[7\]: unknown intervention 'exosome'"),
     (ART, 'cites = ["zhang-2023"]', 'cites = ["zhang-2024"]',
@@ -129,9 +132,10 @@ ART = "stem-cell-lbp/article.toml"
      r"studies\[1\]: key 'pmid' must be digits, got 'PMC123'"),
     (ART, 'year = 2025\n', 'year = "2025"\n', r"studies\[1\]: key 'year' must be an integer"),
     (ART, 'id = "zhang-2023"\nlabel', 'id = "dream-2025"\nlabel', r"duplicate study id 'dream-2025'"),
-    (ART, 'title = "Stem Cell', 'titel = "Stem Cell', r"^queries/stem-cell-lbp/article.toml: unknown key 'titel'"),
+    (ART, 'title = "Stem Cell', 'titel = "Stem Cell',
+     r"^queries/stem-cell-lbp/article.toml: unknown key 'titel'"),
 ])
-def test_broken_files(tmp_path: Path, file: str, old: str, new: str, message: str, monkeypatch) -> None:
+def test_broken_files(tmp_path: Path, file: str, old: str, new: str, message: str) -> None:
     queries = _copy(tmp_path)
     _edit(queries / file, old, new)
     with pytest.raises(QueryError, match=message):
@@ -172,21 +176,23 @@ def test_duplicate_query_id_across_articles(tmp_path: Path) -> None:
     queries = _copy(tmp_path)
     shutil.copytree(queries / "stem-cell-lbp", queries / "second")
     _edit(queries / "second" / "article.toml", 'slug = "stem-cell-lbp"', 'slug = "second"')
-    with pytest.raises(QueryError, match=r"^queries/stem-cell-lbp/exosomes.toml: duplicate query id 'exosomes' "
-                                         r"\(also in queries/second/exosomes.toml\)$"):
+    expected = (r"^queries/stem-cell-lbp/exosomes.toml: duplicate query id 'exosomes' "
+                r"\(also in queries/second/exosomes.toml\)$")
+    with pytest.raises(QueryError, match=expected):
         load_watchlist(queries)
 
 
-# --- coverage: do the saved searches find what a writer cares about? ---------------------------------------------
-# A small matcher of our own, close to PubMed for what our terms use: [tiab] phrases (with end truncation) over title
-# + abstract, [mh] over MeSH descriptors, AND/OR/NOT and parentheses. The replay server has its own, simpler matcher;
-# the end-to-end tests cover what it returns.
+# --- coverage: do the saved searches find what a writer cares about? ----------------------------------------
+# A small matcher of our own, close to PubMed for what our terms use: [tiab] phrases (with end truncation)
+# over title + abstract, [mh] over MeSH descriptors, AND/OR/NOT and parentheses. The replay server has its
+# own, simpler matcher; the end-to-end tests cover what it returns.
 
 _TOKEN = re.compile(r'"([^"]+)"\[([^\]]+)\]|\(|\)|\bAND\b|\bOR\b|\bNOT\b')
 
 
 def _phrase(phrase: str) -> re.Pattern[str]:
-    words = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in re.split(r"[\s-]+", phrase)]
+    words = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w)
+             for w in re.split(r"[\s-]+", phrase)]
     return re.compile(r"(?<!\w)" + r"[\s-]+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
@@ -225,6 +231,7 @@ def test_searches_find_every_record_a_writer_cares_about() -> None:
 
 
 def test_matcher_is_not_vacuous() -> None:
-    assert _matches('("stem cell*"[tiab]) AND ("disc degeneration"[tiab])', "Stem-cells for disc degeneration", set())
-    assert not _matches('("stem cell*"[tiab]) AND ("disc degeneration"[tiab])', "Stem cells for asthma", set())
+    term = '("stem cell*"[tiab]) AND ("disc degeneration"[tiab])'
+    assert _matches(term, "Stem-cells for disc degeneration", set())
+    assert not _matches(term, "Stem cells for asthma", set())
     assert _matches('"Exosomes"[mh] NOT "rats"[tiab]', "x", {"exosomes"})
