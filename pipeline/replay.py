@@ -201,13 +201,15 @@ class ReplayServer:
         return self
 
     def stop(self) -> None:
-        if self._httpd is None:
+        with self._lock:  # stop() may race with serve_forever()'s own stop()
+            httpd, thread = self._httpd, self._thread
+            self._httpd = self._thread = None
+        if httpd is None:
             return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        httpd.shutdown()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
 
     def __enter__(self) -> ReplayServer:
         return self.start()
@@ -219,8 +221,8 @@ class ReplayServer:
         """Foreground: serve until interrupted."""
         self.start()
         try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=0.5)
+            while (thread := self._thread) is not None and thread.is_alive():
+                thread.join(timeout=0.5)
         finally:
             self.stop()
 

@@ -561,8 +561,9 @@ class _Parser:
         token = self.take()
         if token.kind == "paren" and token.text == "(":
             node = self.expression()
-            if self.take().text != ")":
+            if (close := self.peek()) is None or close.text != ")":
                 raise QuerySyntaxError(f"unbalanced parentheses in {self.term!r}")
+            self.pos += 1
             return node
         if token.kind in ("quoted", "word"):
             return self.term_from(token)
