@@ -19,7 +19,7 @@ from pipeline.pubmed_xml import parse_efetch
 from pipeline.watchlist import CitedStudy, WatchedArticle
 from storage.records import Article, Assessment, CitedStudyStatus
 
-RULESET_VERSION = "2026.11.1"
+RULESET_VERSION = "2026.11.2"
 
 _CONDITION_WORDS = {"disc-degeneration": "disc degeneration", "discogenic-lbp": "discogenic LBP",
                     "other-spine": "other spine condition", "off-topic": "not a spine condition"}

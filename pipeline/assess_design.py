@@ -107,6 +107,8 @@ _NARRATIVE_ABSTRACT = re.compile(
     r"analysis) "
     r"(?:were|was) (?:conducted|performed))\b", _I)
 _REVIEW_WORD = re.compile(r"\breview\b", _I)
+# Weak title cues, used only when neither the title's strong words nor the abstract name a design.
+_CLINICAL_TITLE = re.compile(r"\b(clinical (?:trial|study)|(?:in|of) patients|patients with)\b", _I)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ def detect_design(article: Article, text: Text, population: str) -> DesignResult
     pts = set(informative_publication_types(article))
     retracted = "Retracted Publication" in pts or any(c.ref_type == "RetractionIn"
                                                         for c in article.comments_corrections)
-    result = _notice(article, text, pts) or _from_title_and_types(text, pts) or _from_abstract(text)
+    result = (_notice(article, text, pts) or _from_title_and_types(text, pts) or _from_abstract(text)
+              or _weak_title(text))
     design, why = result if result else ("", "")
     if design in HUMAN_EVIDENCE and population in ("animal", "in-vitro"):
         why = f"{why}, but the subjects are {'animals' if population == 'animal' else 'cells'}"
@@ -194,6 +197,11 @@ def _from_title_and_types(text: Text, pts: set[str]) -> tuple[str, str] | None:
     if _NONRANDOM.search(title):
         return "clinical-trial", f"title: '{_NONRANDOM.search(title).group(1)}'"  # type: ignore[union-attr]
     return None
+
+
+def _weak_title(text: Text) -> tuple[str, str] | None:
+    match = _CLINICAL_TITLE.search(text.title)
+    return ("clinical-trial", f"title: '{match.group(1)}'") if match else None
 
 
 def _from_abstract(text: Text) -> tuple[str, str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.assess import assess_file
 from storage.records import VERDICTS, Assessment
 
 MISSING = "missing"
@@ -113,6 +114,10 @@ def format_report(report: EvalReport) -> str:
             lines.append(f"  {m.pmid} {m.label_id or m.title[:60]}: expected {'/'.join(m.accept)}, "
                          f"got {m.got}{why}")
     return "\n".join(lines)
+
+
+# assess_file is re-exported for the CLI (`litwatch assess` / `litwatch evaluate`)
+__all__ = ["EvalReport", "Miss", "VerdictScore", "assess_file", "evaluate", "format_report"]
 
 
 def _pct(value: float | None) -> str:
