@@ -356,18 +356,16 @@ def _raise_query_problems(result: dict[str, Any], term: str) -> None:
     errors = result.get("errorlist") or {}
     warnings = result.get("warninglist") or {}
     problems = [
-        ("phrase", "PhraseNotFound", errors.get("phrasesnotfound")),
-        ("field", "FieldNotFound", errors.get("fieldsnotfound")),
-        ("quoted phrase", "QuotedPhraseNotFound", warnings.get("quotedphrasesnotfound")),
-        ("phrase", "PhraseIgnored", warnings.get("phrasesignored")),
+        ("did not find the phrase", "PhraseNotFound", errors.get("phrasesnotfound")),
+        ("does not know the field", "FieldNotFound", errors.get("fieldsnotfound")),
+        ("did not find the quoted phrase", "QuotedPhraseNotFound", warnings.get("quotedphrasesnotfound")),
+        ("ignored the phrase", "PhraseIgnored", warnings.get("phrasesignored")),
     ]
-    for noun, kind, items in problems:
+    for what, kind, items in problems:
         if items:
-            action = "ignores" if kind == "PhraseIgnored" else "would silently drop"
             names = ", ".join(f"'{item}'" for item in items)
-            verb = "ignored" if kind == "PhraseIgnored" else "did not find"
             raise QueryError(
-                f"PubMed {verb} the {noun} {names} ({kind}); the query {action} it: {_short(term)}"
+                f"PubMed {what} {names} ({kind}); the query would silently drop it: {_short(term)}"
             )
 
 

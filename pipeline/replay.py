@@ -42,7 +42,8 @@ PREFIX = "/entrez/eutils/"
 ESEARCH_CAP = 9999
 ENDPOINTS = ("esearch", "efetch")
 _DISRUPTIVE = {"429", "500", "502", "503", "error200", "empty", "html", "truncate", "reset", "webenv_expired"}
-_PARAMETRIC = ("slow:", "drop:", "phrase_not_found:", "429:")
+_QUERY_NOTES = ("phrase_not_found:", "quoted_phrase_not_found:", "phrase_ignored:")
+_PARAMETRIC = ("slow:", "drop:", "429:", *_QUERY_NOTES)
 _ESEARCH_DOCTYPE = (
     '<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
     '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">'
@@ -82,21 +83,22 @@ class _Rule:
             return endpoint == "efetch" and history
         if self.kind.startswith("drop:"):
             return endpoint == "efetch"
-        if self.kind.startswith("phrase_not_found:"):
+        if self.kind.startswith(_QUERY_NOTES):
             return endpoint == "esearch"
         return True
 
 
 class Faults:
     """Scripted faults, thread-safe. A rule lets `after` matching requests through, then fires on the next
-    `times` (None: forever). At most one disruptive fault fires per request; `drop:` and `phrase_not_found:`
+    `times` (None: forever). At most one disruptive fault fires per request; `drop:` and the query notes
     add to it.
 
     Kinds: "429" (no Retry-After, as NCBI), "429:<seconds>" (with Retry-After), "500", "502", "503",
     "error200" (HTTP 200 with NCBI's "Search Backend failed" error), "empty", "html", "truncate" (the body cut
     in the middle), "reset" (connection closed without a response), "slow:<seconds>", "drop:<pmid>" (efetch
     leaves the record out, as PubMed does for deleted PMIDs), "webenv_expired" (efetch by history: "Unable to
-    obtain query"), "phrase_not_found:<phrase>" (esearch reports the phrase in errorlist).
+    obtain query"), "phrase_not_found:<phrase>" (esearch reports the phrase in errorlist),
+    "quoted_phrase_not_found:<phrase>" and "phrase_ignored:<phrase>" (in warninglist).
     """
 
     def __init__(self) -> None:
@@ -123,7 +125,7 @@ class Faults:
         disrupted = False
         with self._lock:
             for rule in self._rules:
-                disruptive = not rule.kind.startswith(("drop:", "phrase_not_found:"))
+                disruptive = not rule.kind.startswith(("drop:", *_QUERY_NOTES))
                 if not rule.applies(endpoint, history) or (disruptive and disrupted) or rule.times == 0:
                     continue
                 rule.seen += 1
@@ -315,15 +317,18 @@ class ReplayServer:
         if params.get("usehistory", "").lower() == "y":
             result["webenv"], result["querykey"] = self._remember(params.get("WebEnv"), ids)
         result.update(idlist=[str(i) for i in page], translationset=[], querytranslation=term)
-        phrases = [kind.split(":", 1)[1] for kind in fired if kind.startswith("phrase_not_found:")]
+        notes = {
+            prefix: [k.split(":", 1)[1] for k in fired if k.startswith(prefix)] for prefix in _QUERY_NOTES
+        }
         fields = query.fields_not_found()
-        if phrases or fields:
-            result["errorlist"] = {"phrasesnotfound": phrases, "fieldsnotfound": fields}
-        if not ids:
+        if notes["phrase_not_found:"] or fields:
+            result["errorlist"] = {"phrasesnotfound": notes["phrase_not_found:"], "fieldsnotfound": fields}
+        ignored, unquoted = notes["phrase_ignored:"], notes["quoted_phrase_not_found:"]
+        if ignored or unquoted or not ids:
             result["warninglist"] = {
-                "phrasesignored": [],
-                "quotedphrasesnotfound": [],
-                "outputmessages": ["No items found."],
+                "phrasesignored": ignored,
+                "quotedphrasesnotfound": unquoted,
+                "outputmessages": [] if ids else ["No items found."],
             }
         return _esearch_json(result) if as_json else _esearch_xml(result)
 
@@ -409,7 +414,14 @@ def _esearch_xml(result: dict[str, Any]) -> _Response:
     if items:
         parts.append(f"<ErrorList>{''.join(items)}</ErrorList>")
     if "warninglist" in result:
-        parts.append("<WarningList><OutputMessage>No items found.</OutputMessage></WarningList>")
+        warnings = result["warninglist"]
+        notes = [f"<PhraseIgnored>{escape(p)}</PhraseIgnored>" for p in warnings["phrasesignored"]]
+        notes += [
+            f"<QuotedPhraseNotFound>{escape(p)}</QuotedPhraseNotFound>"
+            for p in warnings["quotedphrasesnotfound"]
+        ]
+        notes += [f"<OutputMessage>{escape(m)}</OutputMessage>" for m in warnings["outputmessages"]]
+        parts.append(f"<WarningList>{''.join(notes)}</WarningList>")
     xml = _esearch_doc("".join(parts))
     return _Response(200, "text/xml; charset=UTF-8", xml.encode())
 

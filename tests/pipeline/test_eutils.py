@@ -373,8 +373,26 @@ def test_phrase_not_found_is_a_query_error(
     assert client.requests_made == 2  # not retried
 
 
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("quoted_phrase_not_found", r"did not find the quoted phrase 'disc stuff' \(QuotedPhraseNotFound\)"),
+        (
+            "phrase_ignored",
+            r"ignored the phrase 'disc stuff' \(PhraseIgnored\); the query would silently drop it",
+        ),
+    ],
+)
+def test_warnings_that_change_the_query_are_query_errors(
+    server: ReplayServer, make_client: Callable[..., EutilsClient], fault: str, message: str
+) -> None:
+    server.faults.inject("esearch", f"{fault}:disc stuff")
+    with pytest.raises(QueryError, match=message):
+        make_client().search('"disc stuff" OR disc*', WINDOW)
+
+
 def test_unknown_field_is_a_query_error(make_client: Callable[..., EutilsClient]) -> None:
-    with pytest.raises(QueryError, match=r"did not find the field 'xyz' \(FieldNotFound\)"):
+    with pytest.raises(QueryError, match=r"does not know the field 'xyz' \(FieldNotFound\)"):
         make_client().search("disc[xyz]")
 
 
