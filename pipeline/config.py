@@ -38,6 +38,11 @@ class NcbiSettings:
     backoff_base: float = 1.0
     overlap_days: int = 14
     first_run_days: int = 90
+    requests_per_second: float = 0.0  # 0: NCBI's rule (3/s, 10/s with a key); more only off NCBI (replay server)
+
+    @property
+    def rate(self) -> float:
+        return self.requests_per_second or (10.0 if self.api_key else 3.0)
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,11 @@ def _validate(s: Settings) -> None:
             src, "[ncbi] email",
             "NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL",
         )
+    ncbi_limit = 10.0 if s.ncbi.api_key else 3.0
+    if s.ncbi.base_url.startswith(NCBI_BASE_URL[:30]) and s.ncbi.rate > ncbi_limit:
+        raise ConfigError(src, "[ncbi] requests_per_second",
+                          f"NCBI allows at most {ncbi_limit:g} requests/s {'with' if s.ncbi.api_key else 'without'} "
+                          "an API key")
     if not 1 <= s.ncbi.batch_size <= 10000:
         raise ConfigError(src, "[ncbi] batch_size", f"must be between 1 and 10000, got {s.ncbi.batch_size}")
     for key in ("overlap_days", "first_run_days", "max_retries"):

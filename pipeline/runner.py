@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from pipeline.assess import RULESET_VERSION, assess, check_cited_study
 from pipeline.config import Settings
 from pipeline.errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
-from pipeline.eutils import DateWindow, EutilsClient, FetchedBatch, SearchResult
+from pipeline.eutils import DateWindow, EutilsClient, FetchedBatch, SearchResult, shared_rate_limiter
 from pipeline.logs import set_run_id
 from pipeline.progress import NullProgress, Progress
 from pipeline.pubmed_xml import configure_dtd_cache, parse_efetch
@@ -83,6 +83,7 @@ def make_client(settings: Settings) -> EutilsClient:
         timeout=(n.connect_timeout, n.read_timeout),
         max_retries=n.max_retries,
         backoff_base=n.backoff_base,
+        rate_limiter=shared_rate_limiter(n.rate),
     )
 
 

@@ -54,6 +54,7 @@ def test_env_overrides_win_and_are_typed(tmp_path: Path) -> None:
         ("[ncbi\n", {}, r"config.toml: invalid TOML"),
         ("[mail]\nsecurity = 'tls'\n", {}, r"config.toml: \[mail\] security: must be none, starttls or ssl"),
         ("[mail]\nenabled = true\n", {}, r"config.toml: \[mail\] recipients: mail is enabled but no recipients"),
+        ("[ncbi]\nrequests_per_second = 5.0\n", {}, r"requests_per_second: NCBI allows at most 3 requests/s without"),
         ("[digest]\nformats = ['pdf']\n", {}, r"\[digest\] formats: unknown format"),
         ("", {"LITWATCH_NCBI__BATCH_SIZE": "lots"}, r"LITWATCH_NCBI__BATCH_SIZE: must be a value of type int"),
         ("", {"LITWATCH_NCBI__NOPE": "1"}, r"LITWATCH_NCBI__NOPE: unknown key 'nope' in \[ncbi\]"),
