@@ -139,7 +139,7 @@ def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | s
         while True:
             final = not chunk
             handler.parser.Parse(chunk, final)
-            for record in _completed(handler, final):
+            for record in _completed(handler):
                 position += 1
                 yield _to_article(record, batch, position)
             if final:
@@ -186,7 +186,7 @@ def _check_root(prolog: Prolog, batch: str) -> None:
         raise DtdUnavailableError(batch, filename, prolog.system_id)
 
 
-def _completed(handler: DataHandler, final: bool) -> Iterator[Any]:
+def _completed(handler: DataHandler) -> Iterator[Any]:
     """Pop finished records off Biopython's root element; the one still being parsed stays.
 
     DTDs up to 2015 make the root a list of records (document order); from 2018 on, with `DeleteCitation`, a
