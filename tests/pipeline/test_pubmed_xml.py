@@ -358,6 +358,12 @@ def test_small_record_fields_and_doi_from_elocation() -> None:
     assert article.comments_corrections == (CommentCorrection("ExpressionOfConcernIn", "555", "J 2026"),)
 
 
+def test_empty_article_title_falls_back_to_the_vernacular_title() -> None:
+    body = article_xml("", extra_article="<VernacularTitle>Die <i>Bandscheibe</i></VernacularTitle>")
+    article = parse_one(body)
+    assert (article.title, article.title_html) == ("Die Bandscheibe", "Die <i>Bandscheibe</i>")
+
+
 def test_content_hash_is_stable_and_tracks_changes() -> None:
     body = (FIXTURES / "biopython__pubmed4.xml").read_bytes()
     first, second = parse_one(body), parse_one(body)
