@@ -86,6 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
     assess.add_argument("--json", action="store_true", help="JSON lines")
 
+    digest = sub.add_parser("digest", help="write the weekly digest (HTML, Markdown, JSON, Atom); optionally mail it",
+                            description="Build the digest of new and changed records. Default period: since the "
+                                        "last digest that was sent (first digest: [digest] default_days back).")
+    digest.add_argument("--since", type=_date, help="period start YYYY-MM-DD (UTC)")
+    digest.add_argument("--until", type=_date, help="period end YYYY-MM-DD, exclusive (default now)")
+    digest.add_argument("--format", choices=["html", "md", "json", "atom"], action="append",
+                        help="only this format (repeatable; default: [digest] formats)")
+    digest.add_argument("--out", type=Path,
+                        help="output folder (default [digest] out_dir), or a file path with one --format")
+    digest.add_argument("--send", action="store_true", help="also e-mail it to [mail] recipients")
+    digest.add_argument("--dry-run", action="store_true",
+                        help="print the digest (Markdown, or the first --format) to stdout; "
+                             "write, record and send nothing")
+    digest.add_argument("--trigger", choices=["manual", "cron", "scheduler"], help="who started it")
+
+    status = sub.add_parser("status", help="health for people and monitoring: exit 1 when unhealthy")
+    status.add_argument("--json", action="store_true")
+
+    sub.add_parser("schedule", help="run the [schedule] jobs in the foreground (APScheduler); SIGTERM stops it",
+                   description="Fetch and digest on the crontab schedules in config.toml. One job at a time; "
+                               "SIGTERM/SIGINT finish the batch in hand, then exit.")
+
     evaluate = sub.add_parser("evaluate", help="precision/recall of the assessment against labelled records")
     evaluate.add_argument("labels", type=Path, help="JSON lines with pmid, verdict, accept")
     evaluate.add_argument("file", type=Path, help="efetch XML holding the labelled records")
@@ -250,6 +272,57 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.digest_job import DigestRequest, make_digest, to_datetime
+    from reports.render import render_atom, render_html, render_json, render_markdown
+
+    request = DigestRequest(
+        since=to_datetime(args.since) if args.since else None,
+        until=to_datetime(args.until) if args.until else None,
+        formats=tuple(args.format) if args.format else None, out=args.out, send=args.send, dry_run=args.dry_run,
+        trigger=args.trigger or ("manual" if sys.stdin.isatty() else "cron"),
+    )
+    outcome = make_digest(settings, request)
+    d = outcome.digest
+    if args.dry_run:
+        fmt = (args.format or ["md"])[0]
+        renderers = {"md": render_markdown, "html": render_html, "json": render_json,
+                     "atom": lambda x: render_atom(x, settings.digest.feed_url)}
+        print(renderers[fmt](d))
+        return EXIT_OK
+    print(f"digest {d.week}: {d.headline}")
+    for fmt, path in outcome.paths.items():
+        print(f"  {fmt}: {path}")
+    if outcome.sent_to:
+        print(f"  sent to {', '.join(outcome.sent_to)}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.status import collect_status, format_status
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    st = collect_status(settings, make_engine(settings.database_url))
+    if args.json:
+        print(json.dumps(_jsonable(st), ensure_ascii=False, sort_keys=True, indent=2))
+    else:
+        print("\n".join(format_status(st)))
+    return EXIT_OK if st.healthy else EXIT_FAILED
+
+
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.scheduler import run_forever
+
+    print(f"litwatch scheduler: time zone {settings.schedule.timezone}; fetch '{settings.schedule.fetch}', "
+          f"digest '{settings.schedule.digest}'{'' if settings.mail.enabled else ' (mail disabled: files only)'}")
+    sys.stdout.flush()
+    run_forever(settings, _install_stop_handlers(), on_start=lambda line: print(line, flush=True))
+    print("litwatch scheduler: stopped")
+    return EXIT_OK
+
+
 def _profile(settings: Settings, article_path: Path | None) -> Any:
     from pipeline.watchlist import load_article, load_watchlist
 
@@ -305,6 +378,7 @@ def _read(path: Path) -> bytes:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "run": cmd_run, "backfill": cmd_run, "runs": cmd_runs, "show": cmd_show, "check": cmd_check, "db": cmd_db,
     "replay": cmd_replay, "demo": cmd_demo, "assess": cmd_assess, "evaluate": cmd_evaluate,
+    "digest": cmd_digest, "status": cmd_status, "schedule": cmd_schedule,
 }
 
 
@@ -352,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("litwatch: interrupted", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # `litwatch assess f.xml | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:

@@ -14,10 +14,11 @@ from importlib import resources
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.digest_job import DigestRequest, make_digest
 from pipeline.replay import Corpus, ReplayServer
 from pipeline.runner import Runner, RunRequest
 from storage import repository
-from storage.engine import make_engine, session_scope
+from storage.engine import session_scope
 
 
 def demo_corpus_dir() -> Path:
@@ -55,15 +56,7 @@ def run_demo(settings: Settings, out_dir: Path) -> Iterator[str]:
         verdicts = Counter(x.assessment.verdict for x in stored.values() if x.assessment)
         yield (f"stored {len(stored)} of {len(corpus)} corpus records in {demo.database_url}; verdicts: "
                + ", ".join(f"{k} {verdicts[k]}" for k in ("update", "review", "fyi", "cited") if verdicts[k]))
-        for line in _demo_digest(demo, runner):
-            yield line
-
-
-def _demo_digest(settings: Settings, runner: Runner) -> Iterator[str]:
-    """Write the demo digest when the digest module is available (issue 4 wires it in)."""
-    try:
-        from pipeline.digest_job import write_digest
-    except ImportError:
-        return
-    for path in write_digest(settings, engine=runner.engine, all_time=True):
-        yield f"digest: {path}"
+        outcome = make_digest(demo, DigestRequest(trigger="demo", all_time=True), engine=runner.engine)
+        yield f"digest {outcome.digest.week}: {outcome.digest.headline}"
+        for fmt, path in outcome.paths.items():
+            yield f"  {fmt}: {path}"

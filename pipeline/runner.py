@@ -87,7 +87,9 @@ def make_client(settings: Settings) -> EutilsClient:
     )
 
 
-def select_queries(articles: Iterable[WatchedArticle], query_ids: Iterable[str]) -> list[tuple[WatchedArticle, SavedQuery]]:
+def select_queries(
+    articles: Iterable[WatchedArticle], query_ids: Iterable[str]
+) -> list[tuple[WatchedArticle, SavedQuery]]:
     wanted = list(query_ids)
     pairs = [(a, q) for a in articles for q in a.queries if (q.id in wanted if wanted else q.enabled)]
     unknown = set(wanted) - {q.id for _, q in pairs}
@@ -272,7 +274,11 @@ class Runner:
             seen: set[str] = set()
             for batch in self.client.fetch_batches(result, self.settings.ncbi.batch_size):
                 seen |= self._store_batch(run_id, article, query, batch, tally)
-                lock.heartbeat()
+                if not lock.heartbeat():
+                    raise RunLockedError(
+                        "the run lock was taken over by another run (this one stalled past lock_stale_seconds); "
+                        f"stopped after committed batch {batch.index}"
+                    )
                 self.progress.advance(len(batch.ids))
                 if self.stop.is_set():
                     log.warning("query %s: stop requested; stopping after batch %d", query.id, batch.index)

@@ -187,7 +187,8 @@ class CitedStudyStatus:
     label: str
     pmid: str | None
     status: Literal["unchanged", "changed", "corrected", "retracted", "concern", "mismatch", "not-found", "new"]
-    notes: tuple[str, ...] = ()  # human-readable: "RetractionIn PMID 123", "article says Pain Medicine; PubMed: JOR Spine"
+    # human-readable: "RetractionIn PMID 123", "article says Pain Medicine; PubMed: JOR Spine"
+    notes: tuple[str, ...] = ()
     checked_at: datetime | None = None
 
 

@@ -29,20 +29,22 @@ def corpus() -> Corpus:
 
 @pytest.fixture
 def server(corpus: Corpus) -> ReplayServer:
-    with ReplayServer(corpus, rate_limit=None) as srv:
+    """NCBI's real limits (3/s, 10/s with a key): the server counts every request that breaks them."""
+    with ReplayServer(corpus) as srv:
         yield srv
 
 
 def make_settings(tmp_path: Path, base_url: str, db_url: str, batch_size: int = 7, **ncbi: object) -> Settings:
+    """Client at NCBI's with-key pace (10/s) so tests are quick and the server's rate check stays meaningful."""
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = {batch_size}\n'
-        f"backoff_base = 0.001\nmax_retries = 3\nrequests_per_second = 200.0\n"
+        f"backoff_base = 0.001\nmax_retries = 3\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
         f'[paths]\nqueries = "{REPO / "queries"}"\n',
         encoding="utf-8",
     )
-    settings = load_settings(cfg, env={})
+    settings = load_settings(cfg, env={"NCBI_API_KEY": "test-key-0000"})
     return settings.with_overrides(ncbi=ncbi) if ncbi else settings
 
 
