@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,6 +27,7 @@ from pipeline.config import Settings
 from pipeline.errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
 from pipeline.eutils import DateWindow, EutilsClient, FetchedBatch, SearchResult, shared_rate_limiter
 from pipeline.logs import set_run_id
+from pipeline.prefetch import prefetch
 from pipeline.progress import NullProgress, Progress
 from pipeline.pubmed_xml import configure_dtd_cache, parse_efetch
 from pipeline.watchlist import CitedStudy, SavedQuery, WatchedArticle, load_watchlist
@@ -272,18 +274,20 @@ class Runner:
                 continue
             result = self.client.search(query.term, slice_window)
             seen: set[str] = set()
-            for batch in self.client.fetch_batches(result, self.settings.ncbi.batch_size):
-                seen |= self._store_batch(run_id, article, query, batch, tally)
-                if not lock.heartbeat():
-                    raise RunLockedError(
-                        "the run lock was taken over by another run (this one stalled past lock_stale_seconds); "
-                        f"stopped after committed batch {batch.index}"
-                    )
-                self.progress.advance(len(batch.ids))
-                if self.stop.is_set():
-                    log.warning("query %s: stop requested; stopping after batch %d", query.id, batch.index)
-                    self.progress.finish()
-                    return
+            # closing() stops the prefetch thread on every way out: stop request, storage or parse error
+            with closing(prefetch(self.client.fetch_batches(result, self.settings.ncbi.batch_size))) as batches:
+                for batch in batches:
+                    seen |= self._store_batch(run_id, article, query, batch, tally)
+                    if not lock.heartbeat():
+                        raise RunLockedError(
+                            "the run lock was taken over by another run (this one stalled past "
+                            f"lock_stale_seconds); stopped after committed batch {batch.index}"
+                        )
+                    self.progress.advance(len(batch.ids))
+                    if self.stop.is_set():
+                        log.warning("query %s: stop requested; stopping after batch %d", query.id, batch.index)
+                        self.progress.finish()
+                        return
             self._reconcile(run_id, article, query, result, seen, tally)
         self.progress.finish()
 
