@@ -7,6 +7,7 @@ the corpus itself, so the demo works whatever today's date is.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,8 +16,10 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.digest_job import DigestRequest, make_digest
+from pipeline.evaluate import assess_file, evaluate
 from pipeline.replay import Corpus, ReplayServer
 from pipeline.runner import Runner, RunRequest
+from pipeline.watchlist import load_watchlist
 from storage import repository
 from storage.engine import session_scope
 
@@ -54,9 +57,26 @@ def run_demo(settings: Settings, out_dir: Path) -> Iterator[str]:
         with session_scope(runner.engine) as s:
             stored = repository.get_articles(s, list(corpus.pmids))
         verdicts = Counter(x.assessment.verdict for x in stored.values() if x.assessment)
-        yield (f"stored {len(stored)} of {len(corpus)} corpus records in {demo.database_url}; verdicts: "
+        misses = len(corpus) - len(stored)
+        yield (f"stored {len(stored)} of {len(corpus)} corpus records in {demo.database_url}"
+               + (f" (the other {misses} match none of the saved searches)" if misses else "")
+               + "; verdicts: "
                + ", ".join(f"{k} {verdicts[k]}" for k in ("update", "review", "fyi", "cited") if verdicts[k]))
+        yield _evaluation_line(runner, corpus)
         outcome = make_digest(demo, DigestRequest(trigger="demo", all_time=True), engine=runner.engine)
         yield f"digest {outcome.digest.week}: {outcome.digest.headline}"
         for fmt, path in outcome.paths.items():
             yield f"  {fmt}: {path}"
+
+
+def _evaluation_line(runner: Runner, corpus: Corpus) -> str:
+    """The stored verdicts against the hand labels bundled with the corpus (all 55, hits or not)."""
+    labels = [json.loads(line) for line in (demo_corpus_dir() / "labels.jsonl").read_text("utf-8").splitlines()
+              if line.strip()]
+    profile = load_watchlist(runner.settings.queries_dir)[0]
+    body = (demo_corpus_dir() / "records.xml").read_bytes()
+    report = evaluate(labels, {x.pmid: x for x in assess_file(body, profile)})
+    update = report.score("update")
+    return (f"assessment vs {report.total} hand-labelled records: accuracy {report.accuracy:.2f}, "
+            f"update recall {update.recall or 0:.2f}, precision {update.precision or 0:.2f} "
+            f"(details: litwatch evaluate {demo_corpus_dir() / 'labels.jsonl'} {demo_corpus_dir() / 'records.xml'})")
