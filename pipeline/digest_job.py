@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from storage import repository
 from storage.engine import make_engine, session_scope
 from storage.locks import LockHeld, RunLock
 from storage.migrate import upgrade
+from storage.schema import ArticleRow
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,7 @@ def _build(
         cited=repository.latest_cited_checks(s),
         runs=runs, query_labels=labels,
         zero_result_warnings=zero_result_warnings(s, settings, labels, now),
+        first_record_at=s.scalar(sa.select(sa.func.min(ArticleRow.first_seen))),
     )
     return build_digest(inp)
 

@@ -10,6 +10,7 @@ import pytest
 from reports.digest import (
     Digest,
     DigestInput,
+    SummaryLine,
     build_digest,
     conclusion,
     doi_url,
@@ -18,6 +19,7 @@ from reports.digest import (
     split_sentences,
     subject_line,
 )
+from reports.items import split_reasons
 from storage.records import (
     AbstractSection,
     Article,
@@ -83,9 +85,10 @@ def test_golden_input_sections(digest: Digest) -> None:
     assert "99000002" not in {k[0] for k in digest.item_keys}  # already sent, unchanged
     assert len(digest.item_keys) == 12
     assert digest.headline == "Action needed: 5 — the article's evidence section should be updated"
-    assert (
-        digest.summary[0]
-        == "Cited study Chen et al. 2012 (endplate microvessels in diabetic rats): retracted"
+    assert digest.summary[0] == SummaryLine(
+        "Cited study Chen et al. 2012 (endplate microvessels in diabetic rats): retracted",
+        "https://pubmed.ncbi.nlm.nih.gov/99000023/",
+        "",
     )
     assert subject_line(digest) == "litwatch digest 2026-W47 — 5 items need action"
 
@@ -328,3 +331,68 @@ def test_shorten_cuts_at_a_word() -> None:
 def test_week_is_iso_week_of_period_end() -> None:
     inp = dataclasses.replace(_input([]), period_end=datetime(2027, 1, 1, tzinfo=UTC))
     assert build_digest(inp).week == "2026-W53"
+
+
+@pytest.mark.parametrize(
+    ("reasons", "why", "details"),
+    [
+        (  # the assessment's shape: summary, verdict reason, then rule signals
+            (
+                "randomised, humans; cell therapy; discogenic LBP",
+                "human randomised trial on a watched intervention",
+                "signal: title: randomised",
+                "signal: no study population stated",
+            ),
+            (
+                "Randomised, humans; cell therapy; discogenic LBP",
+                "human randomised trial on a watched intervention",
+            ),
+            ("title: randomised", "no study population stated"),
+        ),
+        (("a", "b", "c"), ("a", "b"), ("c",)),  # a third writer reason goes to the small print
+        (("n = 52 humans", "Signal: x"), ("n = 52 humans",), ("x",)),  # "n =" is not capitalised
+        (("signal: only a signal",), (), ("only a signal",)),
+        ((), (), ()),
+    ],
+)
+def test_reasons_split_into_why_and_details(reasons: tuple, why: tuple, details: tuple) -> None:
+    assert split_reasons(reasons) == (why, details)
+
+
+def test_signals_stay_in_the_item_and_its_json(digest: Digest) -> None:
+    rct = next(i for i in digest.action_needed if i.pmid == "99000021")
+    assert all(not w.lower().startswith("signal") for w in rct.why) and len(rct.why) == 2
+    assert "no study population stated" in rct.details
+    assert "signal: no study population stated" in rct.reasons
+
+
+@pytest.mark.parametrize(
+    ("start", "first_record", "label"),
+    [
+        (datetime(1970, 1, 1, tzinfo=UTC), PERIOD_START, "all records stored so far, up to 20 Nov 2026"),
+        (PERIOD_START, PERIOD_START, "all records stored so far, up to 20 Nov 2026"),
+        (PERIOD_START, PERIOD_START - timedelta(days=30), "13 Nov – 20 Nov 2026"),
+        (PERIOD_START, None, "13 Nov – 20 Nov 2026"),
+        (datetime(2025, 12, 30, tzinfo=UTC), None, "30 Dec 2025 – 20 Nov 2026"),
+    ],
+)
+def test_period_label(start: datetime, first_record: datetime | None, label: str) -> None:
+    inp = dataclasses.replace(_input([]), period_start=start, first_record_at=first_record)
+    assert build_digest(inp).period_label == label
+
+
+def test_action_list_links_and_names_the_paragraph(digest: Digest) -> None:
+    by_text = {line.text: line for line in digest.summary}
+    line = by_text[
+        "New Meta-analysis: Stem Cells Therapy as a Treatment for Discogenic Low Back Pain: A Systematic Review"
+    ]
+    assert line.url == "https://pubmed.ncbi.nlm.nih.gov/99000118/"
+    assert line.touches == "Clinical evidence: stem cells reduce pain and improve function (+1 more)"
+
+
+def test_awareness_note_for_a_study_already_cited() -> None:
+    d = build_digest(_input([_row("99000026", "cited", "meta-analysis"), _row("99000019", "fyi", "other")]))
+    assert {i.pmid: i.note for i in d.for_awareness} == {
+        "99000026": "already cited in the article",
+        "99000019": "",
+    }

@@ -240,3 +240,17 @@ def test_hostile_title_is_inert_in_markdown() -> None:
     assert "\u202e" not in text
     links = re.findall(r"(?<!\\)\]\(([^)\s]*)\)", text)
     assert links and all(u.startswith("https://") for u in links), links
+
+
+def test_markdown_shows_writer_reasons_only(digest: Digest) -> None:
+    page = render_markdown(digest)
+    assert "signal:" not in page and "no study population stated" not in page
+    assert "Journal not given" not in page
+    assert "- **Why:** Randomised sham-controlled trial in humans" in page
+
+
+def test_html_folds_signals_into_small_print(digest: Digest) -> None:
+    page = render_html(digest)
+    assert "signal:" not in page
+    assert "How it was judged: Condition: discogenic low back pain; title: randomised; no study population" in page
+    assert "<strong>Why:</strong> Randomised sham-controlled trial in humans" in page

@@ -1,0 +1,240 @@
+"""One stored record → one digest item, worded for a writer; and the order items are read in. Pure.
+
+The assessment's reasons come in two kinds: writer language ("human randomised trial on a watched
+intervention") and the rule signals behind it ("signal: no study population stated"). A writer reads the first
+one or two of the former (`why`); the rest is kept for the curious (`details`) and, whole, in `reasons`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from reports.links import NCT_ID, Link, doi_url, nct_url, pubmed_url
+from reports.sanitize import clean_text, sanitize_inline_html
+from reports.text import conclusion, escape_html, months, sentence_case, shorten
+from storage.records import Article, StoredArticle
+
+# Strongest evidence first; a design not listed sorts after all listed ones.
+DESIGN_ORDER: tuple[str, ...] = (
+    "meta-analysis",
+    "rct",
+    "systematic-review",
+    "clinical-nonrandomized",
+    "cohort",
+    "case-series",
+    "case-report",
+    "protocol",
+    "trial-registration",
+    "guideline",
+    "narrative-review",
+    "preclinical-animal",
+    "preclinical-invitro",
+    "commentary",
+    "retraction-notice",
+    "other",
+)
+DESIGN_LABELS: Mapping[str, str] = {
+    "meta-analysis": "Meta-analysis",
+    "rct": "RCT",
+    "systematic-review": "Systematic review",
+    "clinical-nonrandomized": "Clinical, non-randomised",
+    "cohort": "Cohort",
+    "case-series": "Case series",
+    "case-report": "Case report",
+    "protocol": "Trial protocol",
+    "trial-registration": "Trial registration",
+    "guideline": "Guideline",
+    "narrative-review": "Narrative review",
+    "preclinical-animal": "Animal study",
+    "preclinical-invitro": "In vitro",
+    "commentary": "Commentary",
+    "retraction-notice": "Retraction notice",
+    "other": "Other",
+}
+POPULATION_LABELS: Mapping[str, str] = {"human": "Human", "animal": "Animal", "in-vitro": "In vitro"}
+INTERVENTION_LABELS: Mapping[str, str] = {
+    "stem-cells": "Stem cells",
+    "exosomes": "Exosomes/EVs",
+    "gene-therapy": "Gene therapy",
+}
+NOTICE_WORDS: Mapping[str, str] = {
+    "RetractionIn": "retraction",
+    "RetractionOf": "retraction notice",
+    "ExpressionOfConcernIn": "expression of concern",
+    "ErratumIn": "erratum",
+    "UpdateIn": "update",
+    "RepublishedIn": "republication",
+}
+SIGNAL_PREFIX = "signal:"  # how the assessment marks an internal rule signal among its reasons
+WHY_LIMIT = 2  # writer reasons shown per item; the rest go to `details`
+JOURNAL_LIMIT = 90  # some "journals" are whole conference citations
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    pmid: str
+    content_hash: str
+    title: str  # plain text
+    title_html: str  # escaped text + bare <i>/<b>/<u>/<sup>/<sub> only
+    pubmed_url: str
+    journal: str  # "" when PubMed gives none: templates then leave it out
+    published: str  # as printed by the journal: "2025 Mar 12"
+    added: str  # PubMed create date, ISO
+    verdict: str
+    design: str  # assessment design code: "rct", "meta-analysis"...
+    badges: tuple[str, ...]
+    reasons: tuple[str, ...]  # every reason of the assessment, as stored (the JSON export keeps them all)
+    why: tuple[str, ...]  # the first writer-language reasons (first one sentence-cased): what a writer reads
+    details: tuple[str, ...]  # the other reasons and the rule signals (without "signal:"): small print
+    note: str  # a few words for the collapsed "For awareness" list, e.g. "already cited in the article"
+    claims: tuple[str, ...]
+    sample_size: str | None  # "n = 52"
+    follow_up: str | None  # "6 months"
+    conclusion: str
+    doi: Link | None
+    trials: tuple[Link, ...]
+    notices: tuple[str, ...]  # "Retraction: …", from the record's CommentsCorrections
+    change: str  # "new", "changed" or "deleted"
+    change_note: str | None
+    queries: tuple[str, ...]  # labels of the saved searches that found it
+    cited_study: str | None
+    last_changed: datetime
+
+
+def one_per_pmid(stored: Sequence[StoredArticle]) -> list[StoredArticle]:
+    """Several queries (rows) may carry one PMID: keep its latest version, with every query that found it."""
+    by_pmid: dict[str, StoredArticle] = {}
+    for row in stored:
+        pmid = row.article.pmid
+        seen = by_pmid.get(pmid)
+        if seen is None:
+            by_pmid[pmid] = row
+            continue
+        newest, other = (row, seen) if row.last_changed >= seen.last_changed else (seen, row)
+        queries = tuple(dict.fromkeys((*newest.query_ids, *other.query_ids)))
+        by_pmid[pmid] = replace(newest, query_ids=queries)
+    return list(by_pmid.values())
+
+
+def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent: bool) -> DigestItem:
+    article, assessment = stored.article, stored.assessment
+    notices = _notices(article)
+    change, change_note = _change(stored, previously_sent, notices)
+    if assessment is None:  # storage assesses every record; if one slipped through, a human must look
+        verdict, design, population, reasons, claims = "review", "", "unknown", ("Not assessed yet",), ()
+        interventions: tuple[str, ...] = ()
+        sample, follow_up, cited_study = None, None, None
+    else:
+        verdict, design, population = assessment.verdict, assessment.design, assessment.population
+        reasons = tuple(clean_text(r) for r in assessment.reasons)
+        claims = tuple(clean_text(c) for c in assessment.claims)
+        interventions = assessment.interventions
+        sample, follow_up, cited_study = (
+            assessment.sample_size,
+            assessment.follow_up_months,
+            assessment.cited_study,
+        )
+    why, details = split_reasons(reasons)
+    title = clean_text(article.title) or "(no title)"
+    return DigestItem(
+        pmid=article.pmid,
+        content_hash=stored.content_hash,
+        title=title,
+        title_html=sanitize_inline_html(article.title_html) or escape_html(title),
+        pubmed_url=pubmed_url(article.pmid),
+        journal=shorten(clean_text(article.journal or article.journal_abbrev), JOURNAL_LIMIT),
+        published=clean_text(article.pub_date) or (str(article.pub_year) if article.pub_year else ""),
+        added=article.created.isoformat() if article.created else "",
+        verdict=verdict,
+        design=design,
+        badges=_badges(design, population, interventions, notices),
+        reasons=reasons,
+        why=why,
+        details=details,
+        note="already cited in the article" if verdict == "cited" else "",
+        claims=claims,
+        sample_size=f"n = {sample}" if sample else None,
+        follow_up=months(follow_up),
+        conclusion=conclusion(article),
+        doi=Link(article.doi, doi_url(article.doi)) if article.doi else None,
+        trials=tuple(Link(n.upper(), nct_url(n)) for n in article.nct_ids if NCT_ID.fullmatch(n.upper())),
+        notices=notices,
+        change=change,
+        change_note=change_note,
+        queries=tuple(sorted({clean_text(labels.get(q, q)) for q in stored.query_ids})),
+        cited_study=cited_study,
+        last_changed=stored.last_changed,
+    )
+
+
+def split_reasons(reasons: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(why, details): the first WHY_LIMIT writer reasons; then the other writer reasons and the signals."""
+    human = [r for r in reasons if r and not r.lower().startswith(SIGNAL_PREFIX)]
+    signals = [r[len(SIGNAL_PREFIX) :].strip() for r in reasons if r.lower().startswith(SIGNAL_PREFIX)]
+    # Only the first is sentence-cased: templates join them as one sentence ("A — b").
+    why = tuple(sentence_case(r) if n == 0 else r for n, r in enumerate(human[:WHY_LIMIT]))
+    return why, tuple(r for r in (*human[WHY_LIMIT:], *signals) if r)
+
+
+def sort_items(items: list[DigestItem]) -> tuple[DigestItem, ...]:
+    """Follow-ups/notices of cited studies first, then strongest design, then newest, then PMID."""
+
+    def design_rank(item: DigestItem) -> int:
+        return DESIGN_ORDER.index(item.design) if item.design in DESIGN_ORDER else len(DESIGN_ORDER)
+
+    by_pmid = sorted(items, key=lambda i: i.pmid)
+    by_date = sorted(by_pmid, key=lambda i: i.added, reverse=True)
+    return tuple(sorted(by_date, key=lambda i: (i.cited_study is None, design_rank(i))))
+
+
+def _change(stored: StoredArticle, previously_sent: bool, notices: tuple[str, ...]) -> tuple[str, str | None]:
+    if stored.deleted:
+        return "deleted", "deleted from PubMed"
+    if not previously_sent and stored.last_changed <= stored.first_seen:
+        return "new", None
+    # Only the latest version is at hand, so name a notice it now carries, not a diff we cannot see.
+    kinds = [NOTICE_WORDS[c.ref_type] for c in stored.article.comments_corrections if c.ref_type in NOTICE_WORDS]
+    if kinds:
+        return "changed", f"changed since last digest: {', '.join(dict.fromkeys(kinds))} link added"
+    return "changed", "updated record"
+
+
+def _notices(article: Article) -> tuple[str, ...]:
+    lines = []
+    for link in article.comments_corrections:
+        word = NOTICE_WORDS.get(link.ref_type)
+        if word is None:
+            continue
+        where = clean_text(link.ref_source) or (f"PMID {link.pmid}" if link.pmid else "")
+        lines.append(f"{word.capitalize()}: {where}" if where else word.capitalize())
+    return tuple(lines)
+
+
+def _badges(
+    design: str, population: str, interventions: tuple[str, ...], notices: tuple[str, ...]
+) -> tuple[str, ...]:
+    badges = []
+    if any(n.startswith("Retraction:") for n in notices):
+        badges.append("Retracted")
+    if design:
+        badges.append(DESIGN_LABELS.get(design, design.replace("-", " ").capitalize()))
+    implied = {"preclinical-animal": "animal", "preclinical-invitro": "in-vitro"}.get(design)
+    if population in POPULATION_LABELS and population != implied:
+        badges.append(POPULATION_LABELS[population])
+    badges.extend(INTERVENTION_LABELS.get(i, i) for i in interventions)
+    return tuple(badges)
+
+
+__all__ = [
+    "DESIGN_LABELS",
+    "DESIGN_ORDER",
+    "INTERVENTION_LABELS",
+    "POPULATION_LABELS",
+    "DigestItem",
+    "make_item",
+    "one_per_pmid",
+    "sort_items",
+    "split_reasons",
+]

@@ -1,0 +1,96 @@
+"""Run health for a digest: the runs of the period, their failures, records per saved search, warnings. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from reports.sanitize import clean_text
+from reports.text import first_line
+from storage.records import QueryRunStats, RunSummary
+
+
+@dataclass(frozen=True)
+class QueryHealth:
+    query_id: str
+    label: str
+    runs: int
+    found: int
+    new: int
+    changed: int
+    last_status: str
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunLine:
+    run_id: int
+    kind: str
+    trigger: str
+    status: str
+    started_at: datetime
+    duration_s: float | None
+    found: int
+    new: int
+    changed: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    runs: tuple[RunLine, ...]
+    failures: tuple[str, ...]
+    queries: tuple[QueryHealth, ...]
+    warnings: tuple[str, ...]
+    zero_result_warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and not (self.failures or self.zero_result_warnings)
+
+
+def build_run_health(runs: Sequence[RunSummary], labels: Mapping[str, str], zero: Sequence[str]) -> RunHealth:
+    ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id))
+    lines = tuple(
+        RunLine(r.run_id, r.kind, r.trigger, r.status, r.started_at, r.duration_s, r.found, r.new, r.changed,
+                clean_text(r.error) or None)
+        for r in ordered
+    )
+    failures = [
+        f"Run {r.run_id} ({r.kind}, {r.trigger}, {r.started_at:%Y-%m-%d %H:%M}) failed: "
+        f"{first_line(r.error) or 'no error recorded'}"
+        for r in ordered
+        if r.status == "failed"
+    ]
+    stats: dict[str, list[QueryRunStats]] = {}
+    for run in ordered:
+        for q in run.queries:
+            stats.setdefault(q.query_id, []).append(q)
+            if q.status == "failed":
+                failures.append(
+                    f"Query {labels.get(q.query_id, q.query_id)} failed in run {run.run_id}: "
+                    f"{first_line(q.error) or 'no error recorded'}"
+                )
+    queries = tuple(
+        _query_health(qid, clean_text(labels.get(qid, qid)), qs)
+        for qid, qs in sorted(stats.items(), key=lambda kv: labels.get(kv[0], kv[0]).lower())
+    )
+    warnings = tuple(dict.fromkeys(clean_text(w) for r in ordered for w in r.warnings))
+    return RunHealth(lines, tuple(failures), queries, warnings, tuple(clean_text(z) for z in zero))
+
+
+def _query_health(query_id: str, label: str, qs: list[QueryRunStats]) -> QueryHealth:
+    return QueryHealth(
+        query_id=query_id,
+        label=label,
+        runs=len(qs),
+        found=sum(q.found for q in qs),
+        new=sum(q.new for q in qs),
+        changed=sum(q.changed for q in qs),
+        last_status=qs[-1].status,
+        errors=tuple(dict.fromkeys(first_line(q.error) for q in qs if q.error)),
+    )
+
+
+__all__ = ["QueryHealth", "RunHealth", "RunLine", "build_run_health"]
