@@ -16,43 +16,45 @@ from reports.sanitize import clean_text, sanitize_inline_html
 from reports.text import conclusion, escape_html, months, sentence_case, shorten
 from storage.records import Article, StoredArticle
 
-# Strongest evidence first; a design not listed sorts after all listed ones.
+# The assessment's design codes (pipeline.assess), strongest evidence first; an unknown code sorts last.
 DESIGN_ORDER: tuple[str, ...] = (
     "meta-analysis",
     "rct",
     "systematic-review",
-    "clinical-nonrandomized",
-    "cohort",
+    "clinical-trial",
     "case-series",
     "case-report",
     "protocol",
-    "trial-registration",
     "guideline",
     "narrative-review",
     "preclinical-animal",
-    "preclinical-invitro",
-    "commentary",
-    "retraction-notice",
+    "preclinical-in-vitro",
+    "comment",
+    "retraction",
+    "expression-of-concern",
+    "erratum",
     "other",
 )
 DESIGN_LABELS: Mapping[str, str] = {
     "meta-analysis": "Meta-analysis",
     "rct": "RCT",
     "systematic-review": "Systematic review",
-    "clinical-nonrandomized": "Clinical, non-randomised",
-    "cohort": "Cohort",
+    "clinical-trial": "Clinical, non-randomised",
     "case-series": "Case series",
     "case-report": "Case report",
     "protocol": "Trial protocol",
-    "trial-registration": "Trial registration",
     "guideline": "Guideline",
     "narrative-review": "Narrative review",
     "preclinical-animal": "Animal study",
-    "preclinical-invitro": "In vitro",
-    "commentary": "Commentary",
-    "retraction-notice": "Retraction notice",
-    "other": "Other",
+    "preclinical-in-vitro": "In vitro",
+    "comment": "Comment/letter",
+    "retraction": "Retraction notice",
+    "expression-of-concern": "Expression of concern",
+    "erratum": "Erratum",
+    "other": "No clinical design",
 }
+# A badge already saying "Animal study" needs no "Animal" next to it.
+_IMPLIED_POPULATION: Mapping[str, str] = {"preclinical-animal": "animal", "preclinical-in-vitro": "in-vitro"}
 POPULATION_LABELS: Mapping[str, str] = {"human": "Human", "animal": "Animal", "in-vitro": "In vitro"}
 INTERVENTION_LABELS: Mapping[str, str] = {
     "stem-cells": "Stem cells",
@@ -220,8 +222,7 @@ def _badges(
         badges.append("Retracted")
     if design:
         badges.append(DESIGN_LABELS.get(design, design.replace("-", " ").capitalize()))
-    implied = {"preclinical-animal": "animal", "preclinical-invitro": "in-vitro"}.get(design)
-    if population in POPULATION_LABELS and population != implied:
+    if population in POPULATION_LABELS and population != _IMPLIED_POPULATION.get(design):
         badges.append(POPULATION_LABELS[population])
     badges.extend(INTERVENTION_LABELS.get(i, i) for i in interventions)
     return tuple(badges)

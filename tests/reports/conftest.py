@@ -110,7 +110,7 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
         _assess(
             "99000012",
             "review",
-            "clinical-nonrandomized",
+            "clinical-trial",
             "human",
             ("Phase I study in humans (non-randomised)", "Adipose-derived MSCs with hyaluronic acid"),
             interventions=("stem-cells",),
@@ -140,7 +140,7 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
         _assess(
             "99000103",
             "review",
-            "clinical-nonrandomized",
+            "clinical-trial",
             "human",
             ("Open-label human study: stromal vascular fraction plus PRP", "Registered trial NCT02097862"),
             interventions=("stem-cells",),
@@ -225,7 +225,7 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
         _assess(
             "26552484",
             "fyi",
-            "preclinical-invitro",
+            "preclinical-in-vitro",
             "in-vitro",
             ("In vitro study on human nucleus pulposus cells",),
             interventions=("gene-therapy",),

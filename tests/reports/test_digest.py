@@ -19,7 +19,7 @@ from reports.digest import (
     split_sentences,
     subject_line,
 )
-from reports.items import split_reasons
+from reports.items import DESIGN_LABELS, DESIGN_ORDER, split_reasons
 from storage.records import (
     AbstractSection,
     Article,
@@ -396,3 +396,9 @@ def test_awareness_note_for_a_study_already_cited() -> None:
         "99000026": "already cited in the article",
         "99000019": "",
     }
+
+
+def test_every_design_the_assessment_emits_has_a_label_and_a_rank() -> None:
+    from pipeline.assess import _DESIGN_WORDS  # the assessment's own table of design codes
+
+    assert set(DESIGN_LABELS) == set(DESIGN_ORDER) == set(_DESIGN_WORDS)
