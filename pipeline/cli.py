@@ -24,6 +24,8 @@ from storage import StorageError
 log = logging.getLogger("litwatch")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_HELP = "Exit codes: 0 ok, 1 run failed, 2 usage/config error, 3 another run holds the lock."
+TRIGGERS = ("manual", "cron", "scheduler")
 
 
 def _date(text: str) -> date:
@@ -40,49 +42,70 @@ def build_parser() -> argparse.ArgumentParser:
             "Watch PubMed for new evidence on a medical article (stem cells, exosomes and gene therapy for disc "
             "degeneration), store every record, and tell the medical writer what needs updating."
         ),
-        epilog="Exit codes: 0 ok, 1 run failed, 2 usage/config error, 3 another run holds the lock.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"litwatch {__version__}")
     parser.add_argument("--config", type=Path, help="config file (default: $LITWATCH_CONFIG or ./config.toml)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug, tracebacks)")
-    parser.add_argument("--log-file", type=Path, help="also append log lines to this file")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output: -v INFO and tracebacks, -vv DEBUG, -vvv libraries' DEBUG too "
+                             "(LITWATCH_LOGLEVEL=DEBUG|INFO|WARNING|ERROR overrides)")
+    parser.add_argument("--log-file", type=Path,
+                        help="also append log lines (INFO and up, each tagged run=<id>) to this file")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="fetch new PubMed records for the saved searches and assess them",
                          description="Fetch, store and assess new records. Default window per query: from its "
-                                     "watermark minus the overlap (first run: [ncbi] first_run_days back) to today.")
+                                     "watermark minus the overlap (first run: [ncbi] first_run_days back) to today. "
+                                     "Cron-safe: no prompts; plain log lines unless stderr is a terminal. "
+                                     "SIGTERM/SIGINT stop it after the batch in hand (exit 1; a re-run resumes).",
+                         epilog=EXIT_HELP)
     _add_run_args(run)
     run.add_argument("--dry-run", action="store_true", help="only show each query's window and hit count")
 
     backfill = sub.add_parser("backfill", help="fetch a large historical window (split under PubMed's 9,999 cap)",
-                              description="Backfill a long window; resumable: a re-run skips nothing and "
-                                          "duplicates nothing.")
+                              description="Backfill a long window, split into date slices of fewer than 9,999 "
+                                          "records each. Progress bar with ETA on a terminal, log lines otherwise. "
+                                          "Resumable: stored batches are kept; a re-run stores nothing twice.",
+                              epilog=EXIT_HELP)
     _add_run_args(backfill, since_required=True)
 
-    runs = sub.add_parser("runs", help="run history, newest first")
-    runs.add_argument("--json", action="store_true", help="machine-readable output")
+    runs = sub.add_parser("runs", help="run history, newest first",
+                          description="Every fetch, backfill and digest run: trigger, status, window, counts, "
+                                      "duration, warnings and error.")
+    runs.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines)")
     runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
 
-    show = sub.add_parser("show", help="one stored record with its latest assessment")
-    show.add_argument("pmid")
-    show.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="one stored record with its latest assessment",
+                          description="Print a stored record: bibliographic data, the saved searches that found "
+                                      "it, and its verdict with the reasons.")
+    show.add_argument("pmid", help="PubMed id")
+    show.add_argument("--json", action="store_true", help="the stored record as JSON")
 
-    sub.add_parser("check", help="validate config.toml and the queries/ watch list, then exit")
+    sub.add_parser("check", help="validate config.toml and the queries/ watch list, then exit",
+                   description="Load config.toml (with LITWATCH_* overrides) and every saved search; exit 2 with "
+                               "the file and key on the first error.")
 
-    db = sub.add_parser("db", help="database schema management (Alembic)")
+    db = sub.add_parser("db", help="database schema management (Alembic)",
+                        description="Apply or inspect schema migrations ('run' upgrades automatically).")
     db.add_argument("action", choices=["upgrade", "downgrade", "current"],
                     help="upgrade to the latest schema, downgrade one step, or print the current revision")
 
-    replay = sub.add_parser("replay", help="serve a folder of PubMed XML as a local E-utilities server")
+    replay = sub.add_parser("replay", help="serve a folder of PubMed XML as a local E-utilities server",
+                            description="A local esearch/efetch server over PubMed XML files, for offline "
+                                        "trials: point [ncbi] base_url at it.")
     replay.add_argument("--corpus", type=Path, required=True, help="folder of PubmedArticleSet XML files")
     replay.add_argument("--port", type=int, default=8765)
     replay.add_argument("--rate", type=float, default=3.0, help="requests/s allowed without api_key (default 3)")
 
-    demo = sub.add_parser("demo", help="the whole pipeline offline: replay server over bundled real records")
+    demo = sub.add_parser("demo", help="the whole pipeline offline: replay server over bundled real records",
+                          description="Run every saved search against a local server holding 55 real PubMed "
+                                      "records, store them in a demo database and write a digest.")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where the demo database goes")
 
-    assess = sub.add_parser("assess", help="assess the records of an efetch XML file without storing them")
-    assess.add_argument("file", type=Path)
+    assess = sub.add_parser("assess", help="assess the records of an efetch XML file without storing them",
+                            description="Print the verdict (update/review/fyi) and reasons for each record.")
+    assess.add_argument("file", type=Path, help="efetch XML (PubmedArticleSet)")
     assess.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
     assess.add_argument("--json", action="store_true", help="JSON lines")
 
@@ -99,16 +122,27 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--dry-run", action="store_true",
                         help="print the digest (Markdown, or the first --format) to stdout; "
                              "write, record and send nothing")
-    digest.add_argument("--trigger", choices=["manual", "cron", "scheduler"], help="who started it")
+    digest.add_argument("--trigger", choices=TRIGGERS,
+                        help="who started it (default: manual on a terminal, cron otherwise)")
 
-    status = sub.add_parser("status", help="health for people and monitoring: exit 1 when unhealthy")
-    status.add_argument("--json", action="store_true")
+    status = sub.add_parser("status", help="health for people and monitoring: exit 1 when unhealthy",
+                            description="Last success and watermark per saved search, the newest run, lock "
+                                        "holder, last digest and items pending. Exit 1 when unhealthy: no success "
+                                        "within 2x [schedule] fetch_interval_days, a search finding nothing for "
+                                        "longer than zero_result_days, or a failed digest send.")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sub.add_parser("schedule", help="run the [schedule] jobs in the foreground (APScheduler); SIGTERM stops it",
-                   description="Fetch and digest on the crontab schedules in config.toml. One job at a time; "
-                               "SIGTERM/SIGINT finish the batch in hand, then exit.")
+    schedule = sub.add_parser(
+        "schedule", help="run the [schedule] jobs in the foreground (APScheduler); SIGTERM stops it",
+        description="Fetch and digest on the crontab schedules in config.toml ([schedule] fetch, digest, "
+                    "timezone). One instance of each job at a time, missed runs coalesced; every job is a run in "
+                    "the history with trigger 'scheduler'. SIGTERM/SIGINT: no new job starts, the job in hand "
+                    "finishes the batch it is storing, then exit 0.")
+    schedule.add_argument("--now", action="store_true", help="also run the fetch job once right away")
 
-    evaluate = sub.add_parser("evaluate", help="precision/recall of the assessment against labelled records")
+    evaluate = sub.add_parser("evaluate", help="precision/recall of the assessment against labelled records",
+                              description="Compare the assessment with labelled records and print precision and "
+                                          "recall per verdict.")
     evaluate.add_argument("labels", type=Path, help="JSON lines with pmid, verdict, accept")
     evaluate.add_argument("file", type=Path, help="efetch XML holding the labelled records")
     evaluate.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
@@ -119,7 +153,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -
     p.add_argument("--query", action="append", default=[], metavar="ID", help="only this saved search (repeatable)")
     p.add_argument("--since", type=_date, required=since_required, help="window start YYYY-MM-DD (Create date)")
     p.add_argument("--until", type=_date, help="window end YYYY-MM-DD (default today)")
-    p.add_argument("--trigger", choices=["manual", "cron", "scheduler"],
+    p.add_argument("--trigger", choices=TRIGGERS,
                    help="who started this run (default: manual on a terminal, cron otherwise)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run to finish instead of exiting 3")
@@ -129,14 +163,14 @@ def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -
 # --- commands ------------------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.progress import BarProgress, LogProgress
+    from pipeline.progress import progress_for
     from pipeline.runner import Runner, RunRequest
 
-    progress = BarProgress() if sys.stderr.isatty() else LogProgress()
-    trigger = args.trigger or ("manual" if sys.stdin.isatty() else "cron")
+    progress = progress_for(sys.stderr)
     request = RunRequest(
-        trigger=trigger, kind=args.command, query_ids=tuple(args.query), since=args.since, until=args.until,
-        wait=args.wait, check_cited=not args.no_cited,
+        trigger=_trigger(args), kind="backfill" if args.command == "backfill" else "fetch",
+        query_ids=tuple(args.query), since=args.since, until=args.until, wait=args.wait,
+        check_cited=not args.no_cited,
     )
     runner = Runner(settings, progress=progress, stop=_install_stop_handlers())
     if getattr(args, "dry_run", False):
@@ -144,9 +178,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{plan.query.id}: {plan.window.start}..{plan.window.end}: {plan.count} records "
                   f"in {len(plan.slices)} slice(s) (nothing stored)")
         return EXIT_OK
-    summary = runner.run(request)
+    try:
+        summary = runner.run(request)
+    finally:
+        progress.finish()  # end a bar line left open by an error, before the error line is printed
     print(_summary_line(summary))
     return EXIT_OK
+
+
+def _trigger(args: argparse.Namespace) -> str:
+    """--trigger, else manual for a person at a terminal and cron for anything without one."""
+    return args.trigger or ("manual" if _isatty(sys.stdin) else "cron")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _summary_line(summary: Any) -> str:
@@ -185,17 +234,36 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
         runs = repository.list_runs(s, limit=args.limit)
     if args.json:
         for r in runs:
-            print(json.dumps(_jsonable(r), ensure_ascii=False, sort_keys=True))
+            print(json.dumps(_run_json(r), ensure_ascii=False, sort_keys=True))
         return EXIT_OK
     if not runs:
         print("no runs yet")
         return EXIT_OK
-    print(f"{'id':>5} {'started (UTC)':<19} {'kind':<8} {'trigger':<9} {'status':<8} "
-          f"{'found':>6} {'new':>5} {'chg':>5} {'del':>4}  error")
+    print(f"{'id':>5} {'started (UTC)':<19} {'kind':<8} {'trigger':<9} {'status':<8} {'took':>7} "
+          f"{'window':<21} {'found':>6} {'new':>5} {'chg':>5} {'del':>4} {'warn':>4}  error")
     for r in runs:
-        print(f"{r.run_id:>5} {r.started_at:%Y-%m-%d %H:%M:%S} {r.kind:<8} {r.trigger:<9} {r.status:<8} "
-              f"{r.found:>6} {r.new:>5} {r.changed:>5} {r.deleted:>4}  {r.error or ''}")
+        took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
+        start, end = _window(r)
+        window = f"{start}..{end}" if start else "-"
+        print(f"{r.run_id:>5} {r.started_at:%Y-%m-%d %H:%M:%S} {r.kind:<8} {r.trigger:<9} {r.status:<8} {took:>7} "
+              f"{window:<21} {r.found:>6} {r.new:>5} {r.changed:>5} {r.deleted:>4} {len(r.warnings):>4}  "
+              f"{r.error or ''}")
     return EXIT_OK
+
+
+def _window(r: Any) -> tuple[str | None, str | None]:
+    """The span of the run's query windows (each query has its own, from its watermark)."""
+    starts = [q.window_start for q in r.queries if q.window_start]
+    ends = [q.window_end for q in r.queries if q.window_end]
+    return (min(starts).isoformat() if starts else None, max(ends).isoformat() if ends else None)
+
+
+def _run_json(r: Any) -> dict[str, Any]:
+    out = _jsonable(r)
+    start, end = _window(r)
+    out["duration_s"] = r.duration_s
+    out["window_start"], out["window_end"] = start, end
+    return out
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -280,7 +348,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         since=to_datetime(args.since) if args.since else None,
         until=to_datetime(args.until) if args.until else None,
         formats=tuple(args.format) if args.format else None, out=args.out, send=args.send, dry_run=args.dry_run,
-        trigger=args.trigger or ("manual" if sys.stdin.isatty() else "cron"),
+        trigger=_trigger(args),
     )
     outcome = make_digest(settings, request)
     d = outcome.digest
@@ -318,7 +386,8 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     print(f"litwatch scheduler: time zone {settings.schedule.timezone}; fetch '{settings.schedule.fetch}', "
           f"digest '{settings.schedule.digest}'{'' if settings.mail.enabled else ' (mail disabled: files only)'}")
     sys.stdout.flush()
-    run_forever(settings, _install_stop_handlers(), on_start=lambda line: print(line, flush=True))
+    run_forever(settings, _install_stop_handlers(), on_start=lambda line: print(line, flush=True),
+                run_now=("fetch",) if args.now else ())
     print("litwatch scheduler: stopped")
     return EXIT_OK
 

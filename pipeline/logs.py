@@ -1,4 +1,10 @@
-"""Logging set-up for the CLI: grep-able lines with the run id on every line, secrets redacted."""
+"""Logging set-up for the CLI: grep-able lines with the run id on every line, secrets redacted.
+
+Every line reads `<time> <LEVEL> run=<id> <logger>: <message>`, so `grep 'run=42 '` gives one run's story.
+The run id lives in a ContextVar (each scheduler job thread has its own) with a process-wide fallback: helper
+threads a run starts (efetch prefetch, lock heartbeat) begin with an empty context in Python 3.11 and would
+otherwise log `run=-`. One process runs one fetch at a time (the run lock), so the fallback is the right id.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,26 @@ import sys
 from contextvars import ContextVar
 from pathlib import Path
 
-_RUN_ID: ContextVar[str] = ContextVar("litwatch_run_id", default="-")
+NO_RUN = "-"
+_RUN_ID: ContextVar[str | None] = ContextVar("litwatch_run_id", default=None)
+_process_run_id = NO_RUN
 _SECRET_PARAM = re.compile(r"(api_key=|password=)[^&\s'\"]+", re.IGNORECASE)
+_VERBOSITY = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+FORMAT = "%(asctime)s %(levelname)s run=%(run_id)s %(name)s: %(message)s"
 
 
 def set_run_id(run_id: int | None) -> None:
-    _RUN_ID.set(str(run_id) if run_id is not None else "-")
+    """Tag this thread's log lines (and helper threads' lines) with `run_id`; None clears it."""
+    global _process_run_id
+    value = str(run_id) if run_id is not None else NO_RUN
+    _RUN_ID.set(value)
+    _process_run_id = value
+
+
+def current_run_id() -> str:
+    value = _RUN_ID.get()
+    return value if value is not None else _process_run_id
 
 
 class _ContextFilter(logging.Filter):
@@ -25,7 +45,7 @@ class _ContextFilter(logging.Filter):
         self._secrets = tuple(s for s in secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.run_id = _RUN_ID.get()
+        record.run_id = current_run_id()
         message = record.getMessage()
         cleaned = _SECRET_PARAM.sub(r"\1***", message)
         for secret in self._secrets:
@@ -35,34 +55,44 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-FORMAT = "%(asctime)s %(levelname)s run=%(run_id)s %(name)s: %(message)s"
+def level_from_env(value: str | None) -> int | None:
+    """LITWATCH_LOGLEVEL: a level name (debug, INFO, warning…) or number; None when unset or not a level."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text.upper())
+    return level if isinstance(level, int) else None
 
 
 def configure_logging(verbose: int = 0, log_file: Path | None = None, secrets: tuple[str, ...] = ()) -> None:
-    """-v: INFO, -vv: DEBUG; LITWATCH_LOGLEVEL overrides. Default WARNING so cron mail stays quiet."""
-    level_name = os.environ.get("LITWATCH_LOGLEVEL")
-    if level_name:
-        level = logging.getLevelName(level_name.upper())
-        if not isinstance(level, int):
-            level = logging.WARNING
-    else:
-        level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    """Console: WARNING by default (cron mail stays quiet), -v INFO, -vv DEBUG; LITWATCH_LOGLEVEL overrides.
+    The log file gets at least INFO, so a cron job's file tells what every run did."""
+    raw = os.environ.get("LITWATCH_LOGLEVEL")
+    env_level = level_from_env(raw)
+    console_level = env_level if env_level is not None else _VERBOSITY[min(verbose, 2)]
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    flt = _ContextFilter(secrets)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(console_level)
+    handlers: list[logging.Handler] = [console]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_file, encoding="utf-8")
-        file_handler.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        file_handler.setLevel(min(console_level, logging.INFO))
         handlers.append(file_handler)
-        level = min(level, logging.INFO)
-    flt = _ContextFilter(secrets)
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(flt)
         root.addHandler(handler)
-    root.setLevel(level)
-    handlers[0].setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)] if not level_name else level)
-    for noisy in ("urllib3", "sqlalchemy", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root.setLevel(min(h.level for h in handlers))
+    quiet = logging.DEBUG if console_level <= logging.DEBUG and verbose >= 3 else logging.WARNING
+    for noisy in ("urllib3", "sqlalchemy", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(quiet)
+    if raw and env_level is None:
+        logging.getLogger(__name__).warning(
+            "LITWATCH_LOGLEVEL=%r is not a log level (use DEBUG, INFO, WARNING, ERROR); ignored", raw
+        )
