@@ -16,12 +16,17 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
+import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -30,12 +35,15 @@ from pipeline.ratelimit import RateLimiter, shared_rate_limiter
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DTD_HOST",
     "ESEARCH_CAP",
     "DateWindow",
     "EutilsClient",
     "FetchedBatch",
     "RateLimiter",
     "SearchResult",
+    "download_dtd",
+    "is_ncbi_dtd_url",
     "shared_rate_limiter",
 ]
 
@@ -44,6 +52,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 ESEARCH_CAP = 9999  # PubMed's esearch returns at most this many ids, whatever retmax says
 _HISTORY_LOST = ("unable to obtain query", "cannot retrieve query", "webenv")
+DTD_HOST = "dtd.nlm.nih.gov"  # where NCBI publishes the PubMed DTDs (a new one every January)
+DTD_MAX_BYTES = 2 * 1024 * 1024  # the PubMed DTD is ~50 KB; anything huge is not a DTD
+_DTD_FILENAME = re.compile(r"[A-Za-z0-9_.-]+\.(?:dtd|mod|ent)")
 
 
 @dataclass(frozen=True)
@@ -400,3 +411,49 @@ def _exc_name(exc: BaseException) -> str:
 def _short(text: str, limit: int = 100) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# ---- DTD download (the runner's one retry when NCBI moves to a DTD Biopython does not bundle) -------------
+def is_ncbi_dtd_url(url: str) -> bool:
+    """Only https URLs on NCBI's DTD host are ever fetched: a DOCTYPE is input, not a download instruction."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and parts.hostname == DTD_HOST and not parts.username and not parts.password
+
+
+def download_dtd(
+    url: str,
+    directory: Path | str,
+    *,
+    allowed: Callable[[str], bool] = is_ncbi_dtd_url,
+    timeout: tuple[float, float] = (10.0, 30.0),
+    session: requests.Session | None = None,
+) -> Path:
+    """Fetch one DTD into `directory` (atomically: a half-written DTD must never be found by name).
+
+    Raises `EutilsRequestError` (one line) when the URL is not allowed, the download fails, or the answer
+    does not look like a DTD.
+    """
+    filename = url.rstrip("/").rsplit("/", 1)[-1]
+    if not allowed(url) or not _DTD_FILENAME.fullmatch(filename):
+        raise EutilsRequestError(f"refused to download DTD from {url!r} (only https://{DTD_HOST}/…/*.dtd)")
+    try:
+        response = (session or requests).get(url, timeout=timeout, stream=True)
+        response.raise_for_status()
+        body = response.raw.read(DTD_MAX_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise EutilsRequestError(f"downloading DTD {url} failed: {_exc_name(exc)} ({_short(str(exc), 120)})") from None
+    head = body[:512].lstrip().lower()
+    if len(body) > DTD_MAX_BYTES or not head.startswith((b"<!--", b"<!element", b"<!entity", b"<?xml", b"<!attlist")):
+        raise EutilsRequestError(f"downloading DTD {url} failed: the answer is not a DTD ({len(body)} bytes)")
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{filename}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.replace(tmp, target / filename)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise EutilsRequestError(f"cannot write DTD {filename} into {target}: {exc.strerror}") from None
+    log.warning("downloaded DTD %s into %s", url, target)
+    return target / filename

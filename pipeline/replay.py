@@ -41,9 +41,24 @@ log = logging.getLogger(__name__)
 PREFIX = "/entrez/eutils/"
 ESEARCH_CAP = 9999
 ENDPOINTS = ("esearch", "efetch")
-_DISRUPTIVE = {"429", "500", "502", "503", "error200", "empty", "html", "truncate", "reset", "webenv_expired"}
+_DISRUPTIVE = {
+    "429", "500", "502", "503", "error200", "empty", "html", "truncate", "reset", "webenv_expired", "bomb", "xxe",
+}
 _QUERY_NOTES = ("phrase_not_found:", "quoted_phrase_not_found:", "phrase_ignored:")
-_PARAMETRIC = ("slow:", "drop:", "429:", *_QUERY_NOTES)
+_ADDITIVE = ("drop:", "hide:", "doctype:", *_QUERY_NOTES)  # change the normal answer; several may fire at once
+_PARAMETRIC = ("slow:", "429:", *_ADDITIVE)
+# Hostile efetch bodies: the DOCTYPE declares the entities, the first title uses them.
+_HOSTILE = {
+    "bomb": (
+        b'<!DOCTYPE PubmedArticleSet [\n<!ENTITY lol "lol">\n'
+        + b"".join(
+            b'<!ENTITY lol%d "%s">\n' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10)
+        )
+        + b"]>",
+        b"&lol9;",
+    ),
+    "xxe": (b'<!DOCTYPE PubmedArticleSet [\n<!ENTITY xxe SYSTEM "file:///etc/passwd">\n]>', b"&xxe;"),
+}
 _ESEARCH_DOCTYPE = (
     '<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
     '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">'
@@ -81,9 +96,9 @@ class _Rule:
             return False
         if self.kind == "webenv_expired":
             return endpoint == "efetch" and history
-        if self.kind.startswith("drop:"):
+        if self.kind.startswith(("drop:", "doctype:")) or self.kind in _HOSTILE:
             return endpoint == "efetch"
-        if self.kind.startswith(_QUERY_NOTES):
+        if self.kind.startswith(("hide:", *_QUERY_NOTES)):
             return endpoint == "esearch"
         return True
 
@@ -98,7 +113,10 @@ class Faults:
     in the middle), "reset" (connection closed without a response), "slow:<seconds>", "drop:<pmid>" (efetch
     leaves the record out, as PubMed does for deleted PMIDs), "webenv_expired" (efetch by history: "Unable to
     obtain query"), "phrase_not_found:<phrase>" (esearch reports the phrase in errorlist),
-    "quoted_phrase_not_found:<phrase>" and "phrase_ignored:<phrase>" (in warninglist).
+    "quoted_phrase_not_found:<phrase>" and "phrase_ignored:<phrase>" (in warninglist), "hide:<pmid>" (esearch
+    does not see the record yet: with `times`/`after`, a record that appears or vanishes between two searches),
+    "doctype:<line>" (efetch sends this DOCTYPE line instead of the corpus's: a new or foreign DTD), "bomb"
+    (efetch body with a billion-laughs internal DTD subset) and "xxe" (an external entity on file:///etc/passwd).
     """
 
     def __init__(self) -> None:
@@ -112,6 +130,8 @@ class Faults:
             raise ValueError(f"unknown fault kind {kind!r}")
         if kind.startswith(("slow:", "429:")):
             float(kind.split(":", 1)[1])  # fail here, not in the server thread
+        if kind.startswith("hide:"):
+            int(kind.split(":", 1)[1])
         with self._lock:
             self._rules.append(_Rule(endpoint, kind, times, after))
 
@@ -125,7 +145,7 @@ class Faults:
         disrupted = False
         with self._lock:
             for rule in self._rules:
-                disruptive = not rule.kind.startswith(("drop:", *_QUERY_NOTES))
+                disruptive = not rule.kind.startswith(_ADDITIVE)
                 if not rule.applies(endpoint, history) or (disruptive and disrupted) or rule.times == 0:
                     continue
                 rule.seen += 1
@@ -311,6 +331,9 @@ class ReplayServer:
         ids = self.corpus.search_ids(
             query, params.get("datetype"), params.get("mindate"), params.get("maxdate")
         )
+        hidden = {int(k.split(":", 1)[1]) for k in fired if k.startswith("hide:")}
+        if hidden:
+            ids = [i for i in ids if i not in hidden]
         result: dict[str, Any] = {"count": str(len(ids))}
         page = ids[retstart : min(retstart + retmax, ESEARCH_CAP)]
         result.update(retmax=str(len(page)), retstart=str(retstart))
@@ -354,15 +377,21 @@ class ReplayServer:
                 return _efetch_error("Empty id list - nothing todo")
         dropped = {kind.split(":", 1)[1] for kind in fired if kind.startswith("drop:")}
         records = self.corpus.iter_records(p for p in pmids if p not in dropped)
+        doctype = next((k.split(":", 1)[1].encode() for k in fired if k.startswith("doctype:")), self.corpus.doctype)
+        hostile = next((_HOSTILE[k] for k in fired if k in _HOSTILE), None)
+        if hostile is not None:
+            doctype = hostile[0]
         body = b"\n".join(
             [
                 b'<?xml version="1.0" ?>',
-                self.corpus.doctype,
+                doctype,
                 b"<PubmedArticleSet>",
                 *records,
                 b"</PubmedArticleSet>\n",
             ]
         )
+        if hostile is not None:
+            body = body.replace(b"<ArticleTitle>", b"<ArticleTitle>" + hostile[1], 1)
         return _Response(200, "text/xml; charset=UTF-8", body)
 
 

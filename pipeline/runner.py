@@ -25,17 +25,25 @@ from sqlalchemy.orm import Session
 from pipeline.assess import RULESET_VERSION, assess, check_cited_study
 from pipeline.config import Settings
 from pipeline.errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
-from pipeline.eutils import DateWindow, EutilsClient, FetchedBatch, SearchResult, shared_rate_limiter
+from pipeline.eutils import (
+    DateWindow,
+    EutilsClient,
+    FetchedBatch,
+    SearchResult,
+    download_dtd,
+    is_ncbi_dtd_url,
+    shared_rate_limiter,
+)
 from pipeline.logs import set_run_id
 from pipeline.prefetch import prefetch
 from pipeline.progress import NullProgress, Progress
-from pipeline.pubmed_xml import configure_dtd_cache, parse_efetch
+from pipeline.pubmed_xml import DtdUnavailableError, configure_dtd_cache, parse_efetch
 from pipeline.watchlist import CitedStudy, SavedQuery, WatchedArticle, load_watchlist
 from storage import StorageError, repository
 from storage.engine import make_engine, session_scope
 from storage.locks import LockHeld, RunLock
 from storage.migrate import upgrade
-from storage.records import Article, RunSummary
+from storage.records import Article, ParsedBatch, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +137,11 @@ class Runner:
         progress: Progress | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        dtd_url_allowed: Callable[[str], bool] = is_ncbi_dtd_url,
     ) -> None:
         self.settings = settings
+        self._dtd_url_allowed = dtd_url_allowed  # tests allow a local server; production: NCBI's https host only
+        self._dtd_download_tried = False
         self.client = client or make_client(settings)
         self.engine = engine or make_engine(settings.database_url)
         self.progress = progress or NullProgress()
@@ -188,6 +199,7 @@ class Runner:
                 window_start=request.since, window_end=request.until, started_at=self.clock(),
             )
         set_run_id(run_id)
+        self._dtd_download_tried = False
         log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, len(pairs))
         warnings: list[str] = []
         failure: LitwatchError | StorageError | None = None
@@ -295,7 +307,7 @@ class Runner:
         self, run_id: int, article: WatchedArticle, query: SavedQuery, batch: FetchedBatch, tally: _QueryTally
     ) -> set[str]:
         label = f"query {query.id} efetch batch {batch.index} (retstart {batch.retstart})"
-        parsed = parse_efetch(batch.body, label)
+        parsed = self._parse(batch.body, label)
         now = self.clock()
         with session_scope(self.engine) as s:
             counts = repository.upsert_articles(s, parsed.articles, now)
@@ -332,6 +344,23 @@ class Runner:
                 f"({shown}); the watermark stays put so the next run retries them"
             )
 
+    def _parse(self, body: bytes, label: str) -> ParsedBatch:
+        """parse_efetch, plus one DTD download per run when NCBI has moved to a DTD Biopython does not bundle
+        (every January). Offline, or for a DTD anywhere but NCBI's https host, the original error stands."""
+        try:
+            return parse_efetch(body, label)
+        except DtdUnavailableError as exc:
+            if self._dtd_download_tried or not exc.system_id or exc.cache_dir is None:
+                raise
+            self._dtd_download_tried = True
+            try:
+                download_dtd(exc.system_id, exc.cache_dir, allowed=self._dtd_url_allowed,
+                             timeout=(self.settings.ncbi.connect_timeout, self.settings.ncbi.read_timeout))
+            except EutilsError as fetch_error:
+                log.warning("%s", fetch_error)
+                raise exc from None
+            return parse_efetch(body, label)
+
     # -- cited studies and assessments --------------------------------------------------------------------------
 
     def _check_cited(self, run_id: int, article: WatchedArticle) -> list[str]:
@@ -355,7 +384,7 @@ class Runner:
                 stored = repository.get_article(s, pmids[0])
             previous = stored.article if stored else None
             for batch in self.client.fetch_ids(pmids[:1], self.settings.ncbi.batch_size):
-                parsed = parse_efetch(batch.body, f"cited study {study.id} efetch")
+                parsed = self._parse(batch.body, f"cited study {study.id} efetch")
                 if parsed.articles:
                     current = parsed.articles[0]
         with session_scope(self.engine) as s:
