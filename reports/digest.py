@@ -19,6 +19,7 @@ from reports.sanitize import clean_text
 from reports.text import conclusion, shorten, split_sentences
 from storage.records import CitedStudyStatus, RunSummary, StoredArticle
 
+CITED_KEY_PREFIX = "cited:"
 SUMMARY_TITLE_LIMIT = 90  # characters of a title in the action list: one phone line and a bit
 
 
@@ -48,7 +49,8 @@ class Digest:
     for_awareness: tuple[DigestItem, ...]
     cited_studies: tuple[CitedView, ...]
     run_health: RunHealth
-    item_keys: tuple[tuple[str, str], ...] = field(default=())  # (pmid, content_hash) to mark sent once delivered
+    # What to mark sent once delivered: (pmid, content_hash) per item, ("cited:<id>", status) per cited alert.
+    item_keys: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def action_count(self) -> int:
@@ -80,7 +82,8 @@ def build_digest(inp: DigestInput) -> Digest:
         if (stored.article.pmid, stored.content_hash) not in inp.already_sent
     ]
     cited = cited_views(inp.cited)
-    alerts = cited_alerts(cited)
+    # A cited study's problem is reported once per status, like an item; the table below still shows it.
+    alerts = tuple(a for a in cited_alerts(cited) if cited_key(a) not in inp.already_sent)
     # A cited study's own record changing is "any change to a cited study": action, like an `update` verdict.
     action = sort_items(
         [
@@ -109,8 +112,13 @@ def build_digest(inp: DigestInput) -> Digest:
         for_awareness=awareness,
         cited_studies=cited,
         run_health=build_run_health(inp.runs, inp.query_labels, inp.zero_result_warnings),
-        item_keys=tuple(sorted((i.pmid, i.content_hash) for i in items)),
+        item_keys=tuple(sorted([*((i.pmid, i.content_hash) for i in items), *map(cited_key, alerts)])),
     )
+
+
+def cited_key(view: CitedView) -> tuple[str, str]:
+    """The sent-item key of a cited-study alert: ("cited:<study id>", status). A PMID never starts "cited:"."""
+    return (f"{CITED_KEY_PREFIX}{view.study_id}", view.status)
 
 
 def period_label(start: datetime, end: datetime, first_record_at: datetime | None) -> str:
@@ -181,6 +189,7 @@ __all__ = [
     "RunLine",
     "SummaryLine",
     "build_digest",
+    "cited_key",
     "conclusion",
     "doi_url",
     "nct_url",

@@ -35,9 +35,8 @@ T0 = PERIOD_START + timedelta(days=1)
 
 
 def _input(items: list[StoredArticle], **kw: object) -> DigestInput:
-    return dataclasses.replace(
-        golden_input(), items=items, already_sent=set(), cited=[], runs=[], zero_result_warnings=(), **kw
-    )
+    fields: dict[str, object] = dict(already_sent=set(), cited=[], runs=[], zero_result_warnings=())
+    return dataclasses.replace(golden_input(), items=items, **{**fields, **kw})  # type: ignore[arg-type]
 
 
 def _row(
@@ -83,7 +82,7 @@ def test_golden_input_sections(digest: Digest) -> None:
     assert [i.pmid for i in digest.worth_a_look] == ["99000012", "99000103", "99000027"]
     assert len(digest.for_awareness) == 6
     assert "99000002" not in {k[0] for k in digest.item_keys}  # already sent, unchanged
-    assert len(digest.item_keys) == 12
+    assert len(digest.item_keys) == 12 + 2  # 12 records, 2 cited-study alerts
     assert digest.headline == "Action needed: 5 — the article's evidence section should be updated"
     assert digest.summary[0] == SummaryLine(
         "Cited study Chen et al. 2012 (endplate microvessels in diabetic rats): retracted",
@@ -402,3 +401,16 @@ def test_every_design_the_assessment_emits_has_a_label_and_a_rank() -> None:
     from pipeline.assess import _DESIGN_WORDS  # the assessment's own table of design codes
 
     assert set(DESIGN_LABELS) == set(DESIGN_ORDER) == set(_DESIGN_WORDS)
+
+
+def test_a_cited_study_alert_is_reported_once_per_status() -> None:
+    mismatch = CitedStudyStatus("dream-2025", "DREAM", "99000022", "mismatch", ("journal differs",), T0)
+    first = build_digest(_input([], cited=[mismatch]))
+    assert [c.study_id for c in first.cited_alerts] == ["dream-2025"]
+    assert first.item_keys == (("cited:dream-2025", "mismatch"),)
+    again = build_digest(_input([], cited=[mismatch], already_sent=set(first.item_keys)))
+    assert again.cited_alerts == () and again.action_count == 0
+    assert [c.status for c in again.cited_studies] == ["mismatch"]  # still listed in the table
+    worse = dataclasses.replace(mismatch, status="retracted")
+    later = build_digest(_input([], cited=[worse], already_sent=set(first.item_keys)))
+    assert [c.status for c in later.cited_alerts] == ["retracted"]
