@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.bulk import aware, chunks, insert_ignore
+from storage.bulk import aware, canonical_hash, chunks, insert_ignore, jsonable
 from storage.digests import (
     DigestRecord,
     last_digest,
@@ -59,14 +59,16 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
     """Store a batch. Idempotent; a lower version never overwrites a higher one, and for the same version
     the content seen last wins, so any arrival order converges to the latest version. Every distinct content
     goes to history (`article_versions`), a late lower version included."""
-    incoming: dict[str, tuple[Article, str]] = {}
-    history: dict[tuple[str, str], Article] = {}
+    # Each record is serialised once: its canonical form is the stored JSON of both tables and its hash's input.
+    incoming: dict[str, tuple[Article, str, dict[str, Any]]] = {}
+    history: dict[tuple[str, str], tuple[Article, dict[str, Any]]] = {}
     for art in articles:
-        digest = art.content_hash
-        history.setdefault((art.pmid, digest), art)
+        record = jsonable(art)
+        digest = canonical_hash(record)
+        history.setdefault((art.pmid, digest), (art, record))
         held = incoming.get(art.pmid)
         if held is None or art.version >= held[0].version:
-            incoming[art.pmid] = (art, digest)
+            incoming[art.pmid] = (art, digest, record)
 
     existing = {
         row.pmid: row
@@ -87,11 +89,11 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
     new: list[str] = []
     changed: list[str] = []
     unchanged = 0
-    for pmid, (art, digest) in incoming.items():
+    for pmid, (art, digest, record) in incoming.items():
         old = existing.get(pmid)
         if old is None:
             inserts.append(
-                _article_values(art, digest)
+                _article_values(art, digest, record)
                 | {
                     "first_seen": seen_at,
                     "last_seen": seen_at,
@@ -104,7 +106,7 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
         last_seen = max(old.last_seen, aware(seen_at))
         if art.version >= old.version and digest != old.content_hash:
             updates.append(
-                _article_values(art, digest)
+                _article_values(art, digest, record)
                 | {
                     "last_seen": last_seen,
                     "last_changed": seen_at,
@@ -133,9 +135,9 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
             "content_hash": digest,
             "version": art.version,
             "seen_at": seen_at,
-            "record": art.to_dict(),
+            "record": record,
         }
-        for (pmid, digest), art in history.items()
+        for (pmid, digest), (art, record) in history.items()
     ]
     for chunk in chunks(versions):
         s.execute(insert_ignore(s, ArticleVersionRow, ["pmid", "content_hash"]), chunk)
@@ -233,7 +235,7 @@ def _hydrate(s: Session, rows: Sequence[ArticleRow]) -> list[StoredArticle]:
     ]
 
 
-def _article_values(art: Article, digest: str) -> dict[str, Any]:
+def _article_values(art: Article, digest: str, record: dict[str, Any]) -> dict[str, Any]:
     return {
         "pmid": art.pmid,
         "version": art.version,
@@ -245,7 +247,7 @@ def _article_values(art: Article, digest: str) -> dict[str, Any]:
         "created": art.created,
         "doi": art.doi,
         "content_hash": digest,
-        "record": art.to_dict(),
+        "record": record,
     }
 
 
@@ -258,9 +260,47 @@ def save_assessment(s: Session, a: Assessment, assessed_at: datetime) -> bool:
     content_hash = a.content_hash or s.scalar(
         sa.select(ArticleRow.content_hash).where(ArticleRow.pmid == a.pmid)
     )
-    values = {
+    stmt = insert_ignore(s, AssessmentRow, list(_ASSESSMENT_KEY))
+    # Values as execute() parameters, not .values(): one cached compiled statement instead of one per call.
+    # RETURNING, not rowcount: psycopg reports -1 for a single INSERT ... ON CONFLICT DO NOTHING
+    row = s.execute(
+        stmt.returning(AssessmentRow.__table__.c.id), _assessment_values(a, content_hash or "", assessed_at)
+    ).first()
+    return row is not None
+
+
+def save_assessments(s: Session, assessments: Sequence[Assessment], assessed_at: datetime) -> int:
+    """Store a batch of assessments in a constant number of statements; returns how many were new (the others
+    had this (pmid, content hash, rule set) assessed already). Missing content hashes are the stored content's."""
+    missing = [a.pmid for a in assessments if not a.content_hash]
+    stored: dict[str, str] = {}
+    for chunk in chunks(list(dict.fromkeys(missing))):
+        stored.update(s.execute(sa.select(ArticleRow.pmid, ArticleRow.content_hash).where(ArticleRow.pmid.in_(chunk))))
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for a in assessments:  # the first of duplicates wins, as with one save_assessment call after another
+        values = _assessment_values(a, a.content_hash or stored.get(a.pmid, ""), assessed_at)
+        rows.setdefault((a.pmid, values["content_hash"], a.ruleset_version), values)
+    done: set[tuple[str, str, str]] = set()
+    for chunk in chunks(list({key[0] for key in rows})):
+        done.update(
+            tuple(r)  # type: ignore[misc]
+            for r in s.execute(
+                sa.select(*(getattr(AssessmentRow, c) for c in _ASSESSMENT_KEY)).where(AssessmentRow.pmid.in_(chunk))
+            )
+        )
+    fresh = [values for key, values in rows.items() if key not in done]
+    for chunk in chunks(fresh):
+        s.execute(insert_ignore(s, AssessmentRow, list(_ASSESSMENT_KEY)), chunk)
+    return len(fresh)
+
+
+_ASSESSMENT_KEY = ("pmid", "content_hash", "ruleset_version")
+
+
+def _assessment_values(a: Assessment, content_hash: str, assessed_at: datetime) -> dict[str, Any]:
+    return {
         "pmid": a.pmid,
-        "content_hash": content_hash or "",
+        "content_hash": content_hash,
         "record_version": a.record_version,
         "ruleset_version": a.ruleset_version,
         "verdict": a.verdict,
@@ -275,9 +315,6 @@ def save_assessment(s: Session, a: Assessment, assessed_at: datetime) -> bool:
         "cited_study": a.cited_study,
         "assessed_at": assessed_at,
     }
-    stmt = insert_ignore(s, AssessmentRow, ["pmid", "content_hash", "ruleset_version"])
-    # RETURNING, not rowcount: psycopg reports -1 for a single INSERT ... ON CONFLICT DO NOTHING
-    return s.execute(stmt.values(**values).returning(AssessmentRow.__table__.c.id)).first() is not None
 
 
 def latest_assessment(s: Session, pmid: str) -> Assessment | None:
@@ -411,6 +448,7 @@ __all__ = [
     "record_digest",
     "record_hits",
     "save_assessment",
+    "save_assessments",
     "save_cited_check",
     "sent_item_keys",
     "set_watermark",
