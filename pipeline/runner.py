@@ -200,6 +200,7 @@ class Runner:
             )
         set_run_id(run_id)
         self._dtd_download_tried = False
+        self._close_orphaned_runs(run_id)
         log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, len(pairs))
         warnings: list[str] = []
         failure: LitwatchError | StorageError | None = None
@@ -239,6 +240,25 @@ class Runner:
         if failure is not None:
             raise failure
         return summary
+
+    def _close_orphaned_runs(self, run_id: int) -> None:
+        """A fetch run still "running" while we hold the run lock died without finishing (kill -9, power loss):
+        say so in the history instead of leaving it running forever. Its committed batches are kept."""
+        now = self.clock()
+        note = "interrupted: the process ended before the run finished; committed batches are kept"
+        with session_scope(self.engine) as s:
+            for old in repository.list_runs(s, limit=50):
+                if old.run_id == run_id or old.status != "running" or old.kind not in ("fetch", "backfill"):
+                    continue
+                for q in old.queries:
+                    if q.status == "running":
+                        repository.finish_query_run(
+                            s, old.run_id, q.query_id, status="failed", found=q.found, new=q.new, changed=q.changed,
+                            unchanged=q.unchanged, deleted=q.deleted, error=note,
+                        )
+                repository.finish_run(s, old.run_id, status="failed", finished_at=now, error=note,
+                                      warnings=list(old.warnings))
+                log.warning("run %d was left running by a process that died; recorded as failed", old.run_id)
 
     def _run_query(
         self, run_id: int, request: RunRequest, article: WatchedArticle, query: SavedQuery, today: date,
