@@ -112,7 +112,7 @@ def _days(delta: timedelta) -> str:
 
 
 def _run_line(r: RunSummary) -> str:
-    took = f" in {r.duration_s:.0f}s" if r.duration_s is not None else ""
+    took = f" in {r.duration_s:.1f}s" if r.duration_s is not None else ""
     return (f"run {r.run_id} {r.kind} ({r.trigger}) {r.status} at {r.started_at:%Y-%m-%d %H:%M} UTC{took}"
             + (f": {r.error}" if r.error else ""))
 

@@ -138,7 +138,7 @@ def test_status_names_the_lock_holder_the_newest_run_and_pending_items(tmp_path:
     assert free.lock is None
     lines = format_status(held)
     assert any(line.startswith("  run lock: worker-7:4242:cron since ") for line in lines)
-    assert "  last run: run 2 fetch (cron) success at 2026-11-25 11:00 UTC in 60s" in lines
+    assert "  last run: run 2 fetch (cron) success at 2026-11-25 11:00 UTC in 60.0s" in lines
     assert any(line.startswith("  query exosomes       last success 2026-11-25 11:00 UTC") for line in lines)
     assert lines[-1] == ("  last digest: none; last sent: never; items pending for the next digest: 0")
 
