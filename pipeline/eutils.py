@@ -438,7 +438,8 @@ def download_dtd(
         raise EutilsRequestError(f"refused to download DTD from {url!r} (only https://{DTD_HOST}/…/*.dtd)")
     try:
         response = (session or requests).get(url, timeout=timeout, stream=True)
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise EutilsRequestError(f"downloading DTD {url} failed: HTTP {response.status_code}")
         body = response.raw.read(DTD_MAX_BYTES + 1, decode_content=True)
     except requests.RequestException as exc:
         raise EutilsRequestError(f"downloading DTD {url} failed: {_exc_name(exc)} ({_short(str(exc), 120)})") from None

@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from pipeline.config import Settings
-from pipeline.errors import EutilsTransientError, RunStepError
-from pipeline.eutils import DateWindow, full_term
+from pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
+from pipeline.eutils import DateWindow, download_dtd, full_term, is_ncbi_dtd_url
+from pipeline.pubmed_xml import DtdUnavailableError
 from pipeline.replay import Corpus, ReplayServer
 from pipeline.runner import Runner, RunRequest
 from pipeline.watchlist import load_watchlist
@@ -307,3 +311,105 @@ def test_a_record_added_late_with_an_older_create_date_is_caught_by_the_overlap(
     state = db_state(db_url)
     assert late in state.articles and sorted(state.articles) == sorted(expected)
     assert state.watermarks == {QUERY: date(2026, 11, 25)}
+
+
+# --- NCBI moves to a new DTD (every January) ---------------------------------------------------------------------
+
+class _CountingHandler(BaseHTTPRequestHandler):
+    """Serves `body` for any path and counts requests: an attacker's (or NCBI's) DTD host on loopback."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        server: Any = self.server
+        server.paths.append(self.path)
+        self.send_response(server.status)
+        self.send_header("Content-Length", str(len(server.body)))
+        self.end_headers()
+        self.wfile.write(server.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        pass
+
+
+@pytest.fixture
+def dtd_host() -> Iterator[Any]:
+    """A DTD server on 127.0.0.1 serving a real PubMed DTD (Biopython's pubmed_250101.dtd) under any name."""
+    import Bio.Entrez
+
+    httpd: Any = ThreadingHTTPServer(("127.0.0.1", 0), _CountingHandler)
+    httpd.paths, httpd.status = [], 200
+    httpd.body = (Path(Bio.Entrez.__file__).parent / "DTDs" / "pubmed_250101.dtd").read_bytes()
+    thread = Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def doctype(url: str) -> str:
+    return f'doctype:<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2027//EN" "{url}">'
+
+
+
+NEW_DTD = "pubmed_270101.dtd"  # not bundled with Biopython 1.88
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        (f"https://dtd.nlm.nih.gov/ncbi/pubmed/out/{NEW_DTD}", True),
+        (f"http://dtd.nlm.nih.gov/ncbi/pubmed/out/{NEW_DTD}", False),  # not https
+        (f"https://dtd.nlm.nih.gov.example.org/{NEW_DTD}", False),
+        (f"https://user:pw@dtd.nlm.nih.gov/{NEW_DTD}", False),
+        (f"https://127.0.0.1/{NEW_DTD}", False),
+        ("file:///etc/passwd.dtd", False),
+        (NEW_DTD, False),  # relative: resolved against nothing
+    ],
+)
+def test_only_https_dtds_on_ncbis_dtd_host_may_be_downloaded(url: str, allowed: bool) -> None:
+    assert is_ncbi_dtd_url(url) is allowed
+
+
+def test_a_new_ncbi_dtd_is_downloaded_once_and_the_batch_parsed(
+    tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str, dtd_host: Any
+) -> None:
+    settings = settings_for(tmp_path, server.base_url, db_url)
+    server.faults.inject("efetch", doctype(f"{dtd_host.url}/ncbi/pubmed/out/{NEW_DTD}"), times=None)
+    local = lambda url: url.startswith(dtd_host.url + "/")  # noqa: E731 - the injected host check
+    run(settings, dtd_url_allowed=local)
+    assert_complete(db_url, expected_ids(corpus, settings))
+    assert dtd_host.paths == [f"/ncbi/pubmed/out/{NEW_DTD}"]  # once: later batches find it in the cache
+    cached = list((settings.cache_dir / "dtd").rglob(NEW_DTD))
+    assert len(cached) == 1 and cached[0].read_bytes() == dtd_host.body
+    assert not list((settings.cache_dir / "dtd").rglob("*.part"))
+
+
+def test_a_failed_dtd_download_keeps_the_original_one_line_error_and_is_tried_once_per_run(
+    tmp_path: Path, server: ReplayServer, sqlite_url: str, dtd_host: Any
+) -> None:
+    settings = settings_for(tmp_path, server.base_url, sqlite_url)
+    dtd_host.status = 404
+    server.faults.inject("efetch", doctype(f"{dtd_host.url}/{NEW_DTD}"), times=None)
+    every_query = RunRequest(since=SINCE, until=UNTIL, check_cited=False)
+    with pytest.raises(RunStepError, match=rf"efetch batch 1 .*: DTD {NEW_DTD} is not available offline") as info:
+        run(settings, every_query, dtd_url_allowed=lambda url: True)
+    assert isinstance(info.value.cause, DtdUnavailableError) and "\n" not in str(info.value)
+    assert len(dtd_host.paths) == 1  # three queries failed on it; one download attempt
+    assert db_state(sqlite_url).articles == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (200, b"<!DOCTYPE html><html><body>Not Found</body></html>", "the answer is not a DTD"),
+        (200, b"<!--" + b"x" * (3 * 2**20), "the answer is not a DTD"),
+        (500, b"oops", r"downloading DTD .* failed: HTTP 500"),
+    ],
+)
+def test_download_dtd_refuses_what_is_not_a_dtd(
+    tmp_path: Path, dtd_host: Any, status: int, body: bytes, message: str
+) -> None:
+    dtd_host.status, dtd_host.body = status, body
+    with pytest.raises(EutilsRequestError, match=message):
+        download_dtd(f"{dtd_host.url}/{NEW_DTD}", tmp_path, allowed=lambda url: True)
+    assert list(tmp_path.iterdir()) == []

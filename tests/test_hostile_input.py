@@ -12,9 +12,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import date
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 from typing import Any
 
 import defusedxml.ElementTree as safe_et
@@ -30,7 +28,16 @@ from storage import repository
 from storage.engine import make_engine, session_scope
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_end_to_end import make_settings
-from tests.test_fault_matrix import BATCH, QUERY, REQUEST, db_state, expected_ids, settings_for
+from tests.test_fault_matrix import (
+    BATCH,
+    QUERY,
+    REQUEST,
+    db_state,
+    doctype,
+    dtd_host,  # noqa: F401 - a fixture
+    expected_ids,
+    settings_for,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_PMID = "25054402"  # a human clinical study on stem cells for discogenic pain: it reaches the digest
@@ -79,43 +86,8 @@ def test_xml_bomb_in_an_efetch_body_fails_that_batch_only_without_memory_blowup(
     assert sorted(db_state(db_url).articles) == sorted(expected)
 
 
-class _CountingHandler(BaseHTTPRequestHandler):
-    """Serves `body` for any path and counts requests: an attacker's (or NCBI's) DTD host on loopback."""
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        server: Any = self.server
-        server.paths.append(self.path)
-        self.send_response(server.status)
-        self.send_header("Content-Length", str(len(server.body)))
-        self.end_headers()
-        self.wfile.write(server.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-        pass
-
-
-@pytest.fixture
-def dtd_host() -> Iterator[Any]:
-    """A DTD server on 127.0.0.1 serving a real PubMed DTD (Biopython's pubmed_250101.dtd) under any name."""
-    import Bio.Entrez
-
-    httpd: Any = ThreadingHTTPServer(("127.0.0.1", 0), _CountingHandler)
-    httpd.paths, httpd.status = [], 200
-    httpd.body = (Path(Bio.Entrez.__file__).parent / "DTDs" / "pubmed_250101.dtd").read_bytes()
-    thread = Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def doctype(url: str) -> str:
-    return f'doctype:<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2027//EN" "{url}">'
-
-
 def test_a_dtd_on_a_foreign_host_is_never_downloaded(
-    tmp_path: Path, server: ReplayServer, sqlite_url: str, dtd_host: Any
+    tmp_path: Path, server: ReplayServer, sqlite_url: str, dtd_host: Any  # noqa: F811 - the fixture
 ) -> None:
     """A DOCTYPE is input, not a download instruction: production only fetches from https://dtd.nlm.nih.gov."""
     settings = settings_for(tmp_path, server.base_url, sqlite_url)
