@@ -381,8 +381,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.scheduler import run_forever
+    from pipeline.scheduler import run_forever, validate_schedule
 
+    validate_schedule(settings)
     print(f"litwatch scheduler: time zone {settings.schedule.timezone}; fetch '{settings.schedule.fetch}', "
           f"digest '{settings.schedule.digest}'{'' if settings.mail.enabled else ' (mail disabled: files only)'}")
     sys.stdout.flush()

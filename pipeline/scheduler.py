@@ -94,6 +94,13 @@ def cron_trigger(expr: str, timezone: str, key: str, source: str) -> CronTrigger
         raise ConfigError(source, f"[schedule] {key}", f"invalid crontab {expr!r}: {exc}") from None
 
 
+def validate_schedule(settings: Settings) -> None:
+    """ConfigError for a bad [schedule] time zone or crontab, before anything starts."""
+    timezone_of(settings)
+    for name in JOB_NAMES:
+        cron_trigger(getattr(settings.schedule, name), settings.schedule.timezone, name, settings.source)
+
+
 def default_jobs(settings: Settings, stop: threading.Event) -> dict[str, Job]:
     """fetch = `litwatch run --trigger scheduler`; digest = `litwatch digest --send` (when mail is enabled)."""
     from pipeline.digest_job import DigestRequest, make_digest

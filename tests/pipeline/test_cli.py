@@ -282,3 +282,18 @@ def test_progress_is_a_bar_only_on_a_terminal() -> None:
         assert isinstance(progress_for(terminal), BarProgress)
     os.close(master)
     assert isinstance(progress_for(io.StringIO()), LogProgress)
+
+
+@pytest.mark.parametrize(("key", "value", "message"),
+                         [("timezone", "Bad/Zone", r"\[schedule\] timezone: unknown time zone 'Bad/Zone'"),
+                          ("digest", "0 7 * * 9", r"\[schedule\] digest: invalid crontab '0 7 \* \* 9'")])
+def test_schedule_with_a_bad_schedule_exits_2_before_starting(
+    tmp_path: Path, sqlite_url: str, key: str, value: str, message: str, capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/entrez/eutils/", sqlite_url, queries_dir(tmp_path),
+                          schedule={key: value})
+    assert cli.main(["--config", str(config), "schedule"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.fullmatch(rf"litwatch: error: {re.escape(str(config))}: {message}.*\n", captured.err), captured.err
