@@ -289,7 +289,6 @@ def test_a_secret_in_the_config_file_is_warned_about_by_the_cli(
     check = subprocess.run([*cli, "check"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
     assert check.returncode == 0, check.stderr
     warning = rf"\[{section}\] {key} is a secret and belongs in the environment"
-    assert re.search(rf"^warning: .*{warning}", check.stdout, re.M), check.stdout
-    runs = subprocess.run([*cli, "runs"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
-    assert runs.returncode == 0 and re.search(rf"WARNING .*{warning}", runs.stderr), runs.stderr
-    assert value not in check.stdout + check.stderr + runs.stdout + runs.stderr
+    assert re.search(rf"^warning: .*{warning}", check.stdout, re.M), check.stdout  # printed by `check`
+    assert re.search(rf"WARNING .*{warning}", check.stderr), check.stderr  # logged by every command
+    assert value not in check.stdout + check.stderr

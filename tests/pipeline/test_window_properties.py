@@ -52,13 +52,13 @@ def check_tiling(client: EutilsClient, corpus: Corpus, window: DateWindow, cap: 
     assert sum(c for _, c in slices) == len(corpus.search(full_term(TERM, window)))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    n=st.integers(1, 3000),
+    n=st.integers(1, 1500),
     spread=st.integers(0, 2000),
     offset=st.integers(-200, 200),
     length=st.integers(0, 2500),
-    cap=st.integers(20, 400),
+    cap=st.integers(40, 400),
 )
 def test_slices_tile_the_window_each_under_the_cap(
     server: ReplayServer, base: Corpus, client: EutilsClient, n: int, spread: int, offset: int, length: int, cap: int

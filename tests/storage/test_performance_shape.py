@@ -1,0 +1,179 @@
+"""Performance by shape, not by clock: statements per batch are constant, the canonical JSON is computed once and
+equals the model's, and the read paths of the digest and the commands use indexes (SQLite's query plans)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline.pubmed_xml import parse_efetch
+from storage import repository
+from storage.bulk import canonical_hash, jsonable
+from storage.engine import make_engine, session_scope
+from storage.migrate import upgrade
+from storage.records import Accession, Assessment, CommentCorrection, MeshHeading
+from tests.conftest import DOMAIN_RECORDS, FIXTURES
+from tests.storage.conftest import T0, article, at
+
+REAL = [DOMAIN_RECORDS, FIXTURES / "fatcat__pubmedsample_2019.xml", FIXTURES / "Eutils-JSON__efetch.pubmedbook.xml"]
+
+
+def assessment(pmid: str, content_hash: str | None = "h", verdict: str = "fyi") -> Assessment:
+    return Assessment(pmid=pmid, verdict=verdict, design="narrative review", population="human",  # type: ignore[arg-type]
+                      condition="disc degeneration", reasons=("a reason",), ruleset_version="r1", record_version=1,
+                      content_hash=content_hash, interventions=("stem-cells",), claims=("overview",))
+
+
+def counting(engine: Engine) -> list[str]:
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    return statements
+
+
+def real_statements(statements: list[str]) -> list[str]:
+    return [q for q in statements if not q.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))]
+
+
+# --- one serialisation per record, equal to the model's ---------------------------------------------------------
+
+@pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
+def test_fast_canonical_form_equals_the_models_on_real_records(path: Path) -> None:
+    articles = parse_efetch(path.read_bytes(), path.name).articles
+    assert articles
+    for art in articles:
+        record = jsonable(art)
+        assert record == art.to_dict()
+        assert canonical_hash(record) == art.content_hash
+
+
+def test_fast_canonical_form_covers_every_nested_kind() -> None:
+    art = article(
+        "7", mesh=(MeshHeading(ui="D1", descriptor="Intervertebral Disc Degeneration", major=True,
+                               qualifiers=("therapy",)),),
+        accessions=(Accession(databank="ClinicalTrials.gov", accession="NCT01234567"),),
+        comments_corrections=(CommentCorrection(ref_type="RetractionIn", pmid="9", ref_source="x"),),
+        references=("1", "2"), keywords=("disc",),
+    )
+    assert jsonable(art) == art.to_dict()
+    assert canonical_hash(jsonable(art)) == art.content_hash
+
+
+def test_upsert_serialises_each_record_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = repository.jsonable
+    monkeypatch.setattr(repository, "jsonable", lambda a: calls.append(a.pmid) or real(a))
+    with session_scope(engine) as s:
+        repository.upsert_articles(s, [article(str(p)) for p in range(1, 41)], at(0))
+    assert sorted(calls, key=int) == [str(p) for p in range(1, 41)]
+
+
+# --- constant statements per batch ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [10, 450])
+def test_upsert_and_hits_statements_do_not_grow_with_the_batch(engine: Engine, n: int) -> None:
+    with session_scope(engine) as s:
+        repository.start_run(s, kind="fetch", trigger="manual", window_start=None, window_end=None, started_at=at(0))
+    statements = counting(engine)
+    batch = [article(str(p)) for p in range(1000, 1000 + n)]
+    with session_scope(engine) as s:
+        repository.upsert_articles(s, batch, at(1))
+        repository.record_hits(s, 1, "q", [a.pmid for a in batch])
+        repository.save_assessments(s, [assessment(a.pmid, None) for a in batch], at(1))
+    # SELECT existing, INSERT articles, INSERT versions, INSERT hits, SELECT hashes, SELECT done, INSERT assessments
+    assert len(real_statements(statements)) == 7
+
+
+@pytest.mark.parametrize("n", [3, 1200])
+def test_save_assessments_in_constant_statements_and_idempotent(engine: Engine, n: int) -> None:
+    pmids = [str(p) for p in range(1, n + 1)]
+    with session_scope(engine) as s:
+        repository.upsert_articles(s, [article(p) for p in pmids], at(0))
+    statements = counting(engine)
+    with session_scope(engine) as s:
+        assert repository.save_assessments(s, [assessment(p) for p in pmids], at(1)) == n
+    chunks = -(-n // 500)
+    assert len(real_statements(statements)) == 2 * chunks  # one SELECT and one executemany INSERT per 500
+    with session_scope(engine) as s:
+        assert repository.save_assessments(s, [assessment(p) for p in pmids], at(2)) == 0
+        assert repository.save_assessments(s, [assessment(pmids[0], verdict="update"), assessment(pmids[0], "h2")],
+                                           at(3)) == 1
+        history = repository.assessment_history(s, pmids[0])
+    assert [(a.content_hash, a.verdict) for a in history] == [("h", "fyi"), ("h2", "fyi")]
+
+
+def test_save_assessments_takes_missing_hashes_from_the_stored_content(engine: Engine) -> None:
+    art = article("42")
+    with session_scope(engine) as s:
+        repository.upsert_articles(s, [art], at(0))
+        assert repository.save_assessments(s, [assessment("42", None)], at(1)) == 1
+        assert repository.save_assessment(s, assessment("42", art.content_hash), at(2)) is False
+        stored = repository.get_article(s, "42")
+    assert stored is not None and stored.assessment is not None
+    assert stored.assessment.content_hash == art.content_hash
+
+
+# --- read paths use indexes (SQLite query plans) ----------------------------------------------------------------
+
+@pytest.fixture
+def filled(sqlite_url: str) -> Iterator[Engine]:
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with session_scope(engine) as s:
+        run_id = repository.start_run(s, kind="fetch", trigger="cron", window_start=None, window_end=None,
+                                      started_at=T0)
+        repository.start_query_run(s, run_id, "q", None, None)
+        batch = [article(str(p)) for p in range(1, 301)]
+        for i in range(0, 300, 100):
+            repository.upsert_articles(s, batch[i : i + 100], at(i))
+        repository.record_hits(s, run_id, "q", [a.pmid for a in batch])
+        repository.save_assessments(s, [assessment(a.pmid, None) for a in batch], at(1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    yield engine
+    engine.dispose()
+
+
+_FULL_SCAN = re.compile(r"^SCAN (articles|article_versions|assessments|query_hits|query_runs)\b(?! USING)")
+
+
+def plans(engine: Engine, read: object) -> list[str]:
+    """The SQLite query plan lines of every SELECT that `read(session)` issues."""
+    captured: list[tuple[str, object]] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: captured.append((a[2], a[3])))
+    with session_scope(engine) as s:
+        read(s)  # type: ignore[operator]
+    lines: list[str] = []
+    with engine.connect() as conn:
+        for sql, params in captured:
+            if sql.lstrip().upper().startswith("SELECT"):
+                lines += [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]  # type: ignore[arg-type]
+    assert lines, "no SELECT was captured"
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("changed_between", lambda s: repository.changed_between(s, at(99), at(101))),
+        ("get_article", lambda s: repository.get_article(s, "7")),
+        ("get_articles", lambda s: repository.get_articles(s, ["7", "8", "9"])),
+        ("latest_assessment", lambda s: repository.latest_assessment(s, "7")),
+        ("list_runs", lambda s: repository.list_runs(s, limit=20)),
+        ("article_history", lambda s: repository.article_history(s, "7")),
+    ],
+)
+def test_read_paths_use_indexes(filled: Engine, name: str, read: object) -> None:
+    lines = plans(filled, read)
+    scans = [line for line in lines if _FULL_SCAN.match(line)]
+    assert not scans, f"{name}: full table scan in {lines}"
+
+
+def test_changed_between_searches_both_time_indexes(filled: Engine) -> None:
+    lines = " | ".join(plans(filled, lambda s: repository.changed_between(s, at(99), at(101) + timedelta(0))))
+    assert "ix_articles_first_seen" in lines and "ix_articles_last_changed" in lines
