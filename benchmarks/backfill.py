@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=500, help="efetch batch size (default 500, as config.toml)")
     p.add_argument("--big-rate-only", type=float, default=10.0,
                    help="run N >= 50,000 only at this rate, to keep the benchmark under ~10 minutes (0: all)")
+    p.add_argument("--big-backend", default="sqlite",
+                   help="run N >= 50,000 only on this backend (default sqlite; 'all': every backend)")
     p.add_argument("--parse-n", type=int, default=5000, help="records for the parser comparison (0: skip)")
     p.add_argument("--skip-db", action="store_true", help="skip the digest/runs/status/show timings")
     p.add_argument("--profile", type=Path, help="cProfile each backfill child into DIR/<backend>-<n>-<rate>.prof")
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 if n >= 50_000 and args.big_rate_only and rate != args.big_rate_only:
                     continue
                 for backend in args.backend:
+                    if n >= 50_000 and args.big_backend not in ("all", backend):
+                        continue
                     profile = None
                     if args.profile:
                         args.profile.mkdir(parents=True, exist_ok=True)

@@ -275,7 +275,8 @@ def save_assessments(s: Session, assessments: Sequence[Assessment], assessed_at:
     missing = [a.pmid for a in assessments if not a.content_hash]
     stored: dict[str, str] = {}
     for chunk in chunks(list(dict.fromkeys(missing))):
-        stored.update(s.execute(sa.select(ArticleRow.pmid, ArticleRow.content_hash).where(ArticleRow.pmid.in_(chunk))))
+        query = sa.select(ArticleRow.pmid, ArticleRow.content_hash).where(ArticleRow.pmid.in_(chunk))
+        stored.update((pmid, digest) for pmid, digest in s.execute(query))
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for a in assessments:  # the first of duplicates wins, as with one save_assessment call after another
         values = _assessment_values(a, a.content_hash or stored.get(a.pmid, ""), assessed_at)

@@ -139,7 +139,9 @@ def filled(sqlite_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-_FULL_SCAN = re.compile(r"^SCAN (articles|article_versions|assessments|query_hits|query_runs)\b(?! USING)")
+# A scan that reads the table (plain, or walking an index and fetching rows). An index-only scan of a covering
+# index is allowed: on 300 rows SQLite prefers it to 300 lookups, and it never touches the table.
+_FULL_SCAN = re.compile(r"^SCAN (articles|article_versions|assessments|query_hits|query_runs)\b(?! USING COVERING)")
 
 
 def plans(engine: Engine, read: object) -> list[str]:
