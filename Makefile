@@ -21,7 +21,8 @@ test: $(STAMP)  ## run the test suite (SQLite and PostgreSQL on 127.0.0.1:5432)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP)  ## throughput vs the network floor (extra parsers for comparison: benchmarks/requirements.txt)
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.backfill
 
 clean:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.errors import ConfigError
 
@@ -264,11 +265,20 @@ def _validate(s: Settings) -> None:
     src = s.source
     if not s.ncbi.base_url.startswith(("http://", "https://")):
         raise ConfigError(src, "[ncbi] base_url", f"must be an http(s) URL, got {s.ncbi.base_url!r}")
-    if s.ncbi.base_url.startswith(NCBI_BASE_URL[:30]) and "@" not in s.ncbi.email:
+    if "@" not in s.ncbi.email:
         raise ConfigError(
             src, "[ncbi] email",
             "NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL",
         )
+    if not 0 < s.run.heartbeat_seconds < s.run.lock_stale_seconds:
+        raise ConfigError(src, "[run] heartbeat_seconds",
+                          f"must be positive and shorter than lock_stale_seconds ({s.run.lock_stale_seconds:g})")
+    try:
+        ZoneInfo(s.schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(src, "[schedule] timezone",
+                          f"unknown time zone {s.schedule.timezone!r} (use an IANA name such as Asia/Kuala_Lumpur)"
+                          ) from None
     ncbi_limit = 10.0 if s.ncbi.api_key else 3.0
     if s.ncbi.base_url.startswith(NCBI_BASE_URL[:30]) and s.ncbi.rate > ncbi_limit:
         raise ConfigError(src, "[ncbi] requests_per_second",

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
 from pipeline.errors import RunLockedError
+from pipeline.health import zero_result_warnings
 from pipeline.logs import set_run_id
 from pipeline.watchlist import WatchedArticle, load_watchlist
 from reports import DeliveryError
@@ -153,21 +154,6 @@ def _build(
         first_record_at=s.scalar(sa.select(sa.func.min(ArticleRow.first_seen))),
     )
     return build_digest(inp)
-
-
-def zero_result_warnings(s: Session, settings: Settings, labels: dict[str, str], now: datetime) -> list[str]:
-    """A saved search that has run but found nothing for longer than [schedule] zero_result_days is suspect:
-    PubMed may have changed a MeSH term or the query may be broken."""
-    limit = timedelta(days=settings.schedule.zero_result_days)
-    warnings = []
-    for query_id, health in sorted(repository.query_stats(s, now - limit).items()):
-        if query_id not in labels or health.last_success is None:
-            continue
-        first_seen = health.last_nonzero
-        if first_seen is None or now - first_seen > limit:
-            since = f"since {first_seen:%Y-%m-%d}" if first_seen else "in every run so far"
-            warnings.append(f"{query_id}: 0 results {since} (more than {limit.days} days) — check the query")
-    return warnings
 
 
 def _write(settings: Settings, request: DigestRequest, digest: Digest) -> dict[str, Path]:

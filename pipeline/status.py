@@ -16,13 +16,12 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
 from pipeline.digest_job import DIGEST_LOCK
+from pipeline.health import EPOCH, zero_result_warnings
 from pipeline.watchlist import load_watchlist
 from storage import repository
 from storage.engine import session_scope
 from storage.locks import DEFAULT_NAME, lock_holder
 from storage.records import RunSummary
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -79,9 +78,7 @@ def collect_status(settings: Settings, engine: Engine, clock: Callable[[], datet
 def _query_health(s: Session, settings: Settings, query_ids: list[str], now: datetime
                   ) -> tuple[list[QueryStatus], list[str]]:
     max_age = timedelta(days=2 * settings.schedule.fetch_interval_days)
-    zero_limit = timedelta(days=settings.schedule.zero_result_days)
     overall = repository.query_stats(s, EPOCH)  # `runs` counts every run
-    recent = repository.query_stats(s, now - zero_limit)  # `runs` counts runs inside the zero-result limit
     queries: list[QueryStatus] = []
     problems: list[str] = []
     for qid in query_ids:
@@ -96,13 +93,7 @@ def _query_health(s: Session, settings: Settings, query_ids: list[str], now: dat
         if now - last_success > max_age:
             problems.append(f"query {qid}: last success {last_success:%Y-%m-%d %H:%M} UTC is older than "
                             f"{_days(max_age)} (2x [schedule] fetch_interval_days)")
-        ran_before_limit = h.runs > (recent[qid].runs if qid in recent else 0)
-        if h.last_nonzero is None and ran_before_limit:
-            problems.append(f"query {qid}: 0 results in every run for more than {zero_limit.days} days "
-                            "— check the query")
-        elif h.last_nonzero is not None and now - h.last_nonzero > zero_limit:
-            problems.append(f"query {qid}: 0 results since {h.last_nonzero:%Y-%m-%d} (more than "
-                            f"{zero_limit.days} days) — check the query")
+    problems += zero_result_warnings(s, settings, query_ids, now)
     return queries, problems
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 ArticleKind = Literal["article", "book"]
@@ -123,11 +124,10 @@ class Article:
     def from_dict(cls, data: dict[str, Any]) -> Article:
         return _from_jsonable(cls, data)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
-        """sha256 over the canonical JSON form: equal content, equal hash, whatever the parse order of calls."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        """sha256 over the canonical JSON form: equal content, equal hash. Cached: records are immutable."""
+        return canonical_hash(self.to_dict())
 
 
 @dataclass(frozen=True)
@@ -234,14 +234,39 @@ class RunSummary:
 
 # --- canonical JSON form -------------------------------------------------------------------------------------
 
+_LEAVES = (str, int, float, type(None))
+_EXACT_LEAVES = frozenset(_LEAVES) | {bool}
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
 def _to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """The canonical JSON-able form. Hot path of every stored batch: field names are looked up once per type."""
+    if isinstance(value, _LEAVES):
+        return value
     if isinstance(value, tuple | list):
-        return [_to_jsonable(v) for v in value]
+        return [v if type(v) is str else _to_jsonable(v) for v in value]  # most lists are PMIDs, keywords, names
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return value
+    cls = type(value)
+    try:
+        names = _FIELDS[cls]
+    except KeyError:
+        names = _FIELDS[cls] = (
+            tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        )
+    if names is None:
+        return value
+    out = {}
+    for name in names:
+        v = getattr(value, name)
+        out[name] = v if type(v) in _EXACT_LEAVES else _to_jsonable(v)
+    return out
+
+
+def canonical_hash(record: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of a `to_dict()` form: what `Article.content_hash` is."""
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 _NESTED: dict[tuple[str, str], type] = {
