@@ -73,8 +73,8 @@ def test_schedule_time_zone_is_honoured() -> None:
 def test_bad_schedule_is_a_config_error_naming_the_key(tmp_path: Path, section: dict[str, str], message: str
                                                        ) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9/entrez/eutils/", "sqlite://", tmp_path, schedule=section)
-    settings = load_settings(config, env={})
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):  # the time zone is checked on load, crontabs when built
+        settings = load_settings(config, env={})
         build_scheduler(settings, jobs={"fetch": lambda: None, "digest": lambda: None},
                         scheduler=BackgroundScheduler())
 
