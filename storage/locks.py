@@ -44,6 +44,26 @@ class LockHeld(StorageError):
         super().__init__(f"run lock '{name}' is held by {holder}{when}")
 
 
+def holder_process_is_gone(holder: str) -> bool:
+    """True when `holder` ("host:pid[:…]") names a process on this host that no longer exists.
+
+    SQLite has no session that dies with its process (PostgreSQL's advisory lock does), so without this a run
+    killed with -9 would block cron for lock_stale_seconds. Holders on other hosts still wait for staleness."""
+    parts = holder.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
+
+
 def default_holder() -> str:
     """`host:pid`, what a lock holder is called unless the caller says otherwise."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -172,15 +192,13 @@ class RunLock:
         try:
             with self._write() as conn:
                 row = conn.execute(sa.select(_TABLE).where(_TABLE.c.name == self.name)).first()
-                if row is not None and row.heartbeat_at > now - timedelta(seconds=self.stale_after):
+                dead = row is not None and holder_process_is_gone(row.holder)
+                if row is not None and not dead and row.heartbeat_at > now - timedelta(seconds=self.stale_after):
                     return row.holder, row.acquired_at
                 if row is not None:
-                    log.warning(
-                        "run lock '%s': taking over from %s (no heartbeat since %s)",
-                        self.name,
-                        row.holder,
-                        f"{row.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
-                    )
+                    why = ("its process is gone from this host" if dead else
+                           f"no heartbeat since {row.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC")
+                    log.warning("run lock '%s': taking over from %s (%s)", self.name, row.holder, why)
                     conn.execute(sa.delete(_TABLE).where(_TABLE.c.name == self.name))
                 conn.execute(sa.insert(_TABLE).values(self._row(token, now)))
         except SQLAlchemyError as exc:
@@ -328,4 +346,4 @@ def _pg_holder_row(conn: Connection, name: str, patience: float = 2.0) -> tuple[
         time.sleep(0.05)
 
 
-__all__ = ["DEFAULT_NAME", "LockHeld", "RunLock", "default_holder", "lock_holder"]
+__all__ = ["DEFAULT_NAME", "LockHeld", "RunLock", "default_holder", "holder_process_is_gone", "lock_holder"]

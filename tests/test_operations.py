@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from pipeline.replay import Corpus, ReplayServer
 from storage import repository
 from storage.engine import make_engine, session_scope
-from storage.locks import LockHeld, RunLock, lock_holder
+from storage.locks import lock_holder
 from storage.records import RunSummary
 from tests.conftest import DOMAIN_RECORDS
 
@@ -221,17 +221,11 @@ def test_killed_runs_lock_is_taken_over_and_the_next_run_completes(
     finally:
         victim.kill()  # SIGKILL: no release, no finish_run
         victim.communicate()
-    engine = make_engine(db_url)
-    if engine.dialect.name == "sqlite":
-        # The dead holder's row still looks alive until its heartbeat is lock_stale_seconds old.
-        probe = RunLock(engine, holder="probe", stale_after=3.0, heartbeat=0.5)
-        with pytest.raises(LockHeld, match=r"held by \S+:\d+:cron"):
-            probe.acquire()
-    engine.dispose()
-    done = run(config, "run", "--wait", "60", *window)
+    done = run(config, "run", *window)  # no --wait: the dead holder must not block the next run at all
     assert done.returncode == 0, done.stderr
     if db_url.startswith("sqlite"):
-        assert "taking over from" in done.stderr and "no heartbeat since" in done.stderr
+        # The dead holder's row is still there, but its process is gone from this host: taken over at once.
+        assert "taking over from" in done.stderr and "its process is gone from this host" in done.stderr
     # (PostgreSQL: the advisory lock died with the killed process's session, so there was nothing to take over.)
     assert done.stdout.startswith("run 2 success")
     assert stored_pmids(db_url) == stem_cell_hits(domain, queries)

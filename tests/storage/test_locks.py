@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage import StorageError
-from storage.locks import LockHeld, RunLock, default_holder, lock_holder
+from storage.engine import make_engine
+from storage.locks import LockHeld, RunLock, default_holder, holder_process_is_gone, lock_holder
+from storage.migrate import upgrade
 from storage.schema import RunLockRow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,3 +198,36 @@ def test_context_manager_and_arguments(engine: Engine) -> None:
     assert lock_holder(engine) is None
     with pytest.raises(ValueError, match="shorter than stale_after"):
         RunLock(engine, holder="x", stale_after=10, heartbeat=30)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize(
+    ("holder", "gone"),
+    [
+        (lambda: f"{socket.gethostname()}:{_dead_pid()}:cron", True),
+        (lambda: f"{socket.gethostname()}:{os.getpid()}:manual", False),  # ourselves
+        (lambda: f"{socket.gethostname()}:1", False),  # init: alive
+        (lambda: f"another-host.example:{_dead_pid()}:cron", False),  # cannot tell: wait for staleness
+        (lambda: "doomed", False),
+    ],
+)
+def test_holder_process_is_gone(holder: Callable[[], str], gone: bool) -> None:
+    assert holder_process_is_gone(holder()) is gone
+
+
+def test_sqlite_lock_of_a_dead_local_process_is_taken_over_at_once(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    dead = RunLock(engine, holder=f"{socket.gethostname()}:{_dead_pid()}:cron", stale_after=600, heartbeat=60)
+    dead.acquire()
+    dead._stop.set()  # simulate kill -9: the row stays, fresh heartbeat, nobody releases it
+    dead._token = None
+    survivor = RunLock(engine, holder="survivor", stale_after=600, heartbeat=60)
+    survivor.acquire()  # would raise LockHeld for 10 minutes without the dead-process check
+    assert lock_holder(engine, stale_after=600)[0] == "survivor"
+    survivor.release()
