@@ -119,7 +119,7 @@ def _make_locked(
             )
         sent_to: tuple[str, ...] = ()
         if request.send:
-            sent_to = _send(settings, engine, digest, digest_id, clock)
+            sent_to = _send(settings, engine, digest, digest_id, clock, kept=next(iter(paths.values()), None))
         return DigestOutcome(digest, paths, digest_id, sent_to)
     except DeliveryError as exc:
         error = str(exc)
@@ -165,7 +165,8 @@ def _write(settings: Settings, request: DigestRequest, digest: Digest) -> dict[s
 
 
 def _send(
-    settings: Settings, engine: Engine, digest: Digest, digest_id: int, clock: Callable[[], datetime]
+    settings: Settings, engine: Engine, digest: Digest, digest_id: int, clock: Callable[[], datetime],
+    kept: Path | None = None,
 ) -> tuple[str, ...]:
     mail = mail_settings(settings)
     try:
@@ -173,7 +174,10 @@ def _send(
     except DeliveryError as exc:
         with session_scope(engine) as s:
             repository.mark_digest_failed(s, digest_id, str(exc))
-        raise DeliveryError(f"{exc}; the digest is kept and its items go into the next digest's send") from None
+        where = f" ({kept})" if kept else ""
+        raise DeliveryError(
+            f"{exc}; the digest is kept{where} and its items go into the next digest's send"
+        ) from None
     with session_scope(engine) as s:
         repository.mark_digest_sent(s, digest_id, clock(), mail.recipients)
     log.info("digest %s sent to %s", digest.week, ", ".join(mail.recipients))
