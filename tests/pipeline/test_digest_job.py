@@ -148,7 +148,8 @@ def test_failed_send_keeps_the_digest_and_the_next_one_retries_it(
     else:
         closed = _free_port()
         broken = settings.with_overrides(mail={"port": closed})
-        expected = rf"^SMTP 127\.0\.0\.1:{closed}: .*; the digest is kept \(\S+\d{4}-W\d{2}\.html\) and its items go into the next digest"
+        expected = (rf"^SMTP 127\.0\.0\.1:{closed}: .*; the digest is kept \(\S+\d{{4}}-W\d{{2}}\.html\) "
+                    "and its items go into the next digest")
     with pytest.raises(DeliveryError, match=expected) as info:
         make_digest(broken, DigestRequest(send=True))
     assert "\n" not in str(info.value)
