@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from pipeline import assess_signals as sig
 from pipeline.assess_design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
@@ -58,13 +59,17 @@ class Classification:
     safety: bool = False
 
 
-def classify(article: Article) -> Classification:
-    text = sig.Text.of(article)
+_TITLE_ANIMAL = sig.lc_pattern(r"\banimal")
+_NCT = re.compile(r"\bNCT\d{8}\b")
+
+
+def classify(article: Article, text: sig.Text | None = None) -> Classification:
+    text = text or sig.Text.of(article)
     population, population_why = sig.population(article, text)
     design = detect_design(article, text, population)
     signals = [*design.reasons, population_why]
     if design.design in SYNTHESIS and population in ("animal", "unknown", "in-vitro"):
-        title_animal = re.search(r"\banimal", article.title, re.I)
+        title_animal = _TITLE_ANIMAL.search(text.title_l)
         human_in_title = sig.mentions_human_work(text, title_only=True)
         if human_in_title or (sig.mentions_human_work(text) and not title_animal):
             population, why = "human", "includes human studies"
@@ -101,8 +106,9 @@ def classify(article: Article) -> Classification:
 # --- verdict ------------------------------------------------------------------------------------------------
 
 def assess(article: Article, profile: WatchedArticle) -> Assessment:
-    c = classify(article)
-    verdict, reasons, study = _verdict(article, c, profile)
+    text = sig.Text.of(article)
+    c = classify(article, text)
+    verdict, reasons, study = _verdict(article, c, profile, text)
     claims = _claims(c, profile, study, verdict)
     return Assessment(
         pmid=article.pmid, verdict=verdict, design=c.design, population=c.population, condition=c.condition,
@@ -113,7 +119,7 @@ def assess(article: Article, profile: WatchedArticle) -> Assessment:
     )
 
 
-def _verdict(article: Article, c: Classification, profile: WatchedArticle
+def _verdict(article: Article, c: Classification, profile: WatchedArticle, text: sig.Text
              ) -> tuple[str, list[str], CitedStudy | None]:
     cited, how = match_cited(article, profile.cited)
     if cited is not None:
@@ -126,12 +132,12 @@ def _verdict(article: Article, c: Classification, profile: WatchedArticle
                               + "; ".join(problems)], cited
         return "cited", [f"already cited by the article: {cited.label} (matched by {how})"], cited
 
-    target = _notice_target(article, c, profile)
+    target = _notice_target(article, c, profile, text)
     if target is not None:
         study, how = target
         return "update", [f"{_DESIGN_WORDS[c.design]} for a cited study: {study.label} ({how})"], study
 
-    related = _related_to_cited(article, profile)
+    related = _related_to_cited(article, profile, text)
     if related is not None:
         study, how = related
         if c.design in HUMAN_EVIDENCE | SYNTHESIS | {"other"} and c.population in ("human", "unknown"):
@@ -240,6 +246,7 @@ def summary(c: Classification) -> str:
 
 # --- cited studies ------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)  # cited studies' titles are normalised again for every record assessed
 def normalise_title(title: str) -> str:
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
     text = re.sub(r"^\s*\[?(retracted|retraction)\]?:?\s*", "", text)
@@ -263,13 +270,13 @@ def match_cited(article: Article, studies: tuple[CitedStudy, ...]) -> tuple[Cite
     return None, ""
 
 
-def _notice_target(article: Article, c: Classification, profile: WatchedArticle
+def _notice_target(article: Article, c: Classification, profile: WatchedArticle, text: sig.Text
                    ) -> tuple[CitedStudy, str] | None:
     """A retraction/erratum/concern/update notice pointing at a cited study."""
     links = [link for link in article.comments_corrections if link.ref_type in _NOTICE_LINKS]
     if c.design not in NOTICES and not links:
         return None
-    body = f"{article.title}\n{article.abstract_text}".lower()
+    body = text.body.lower()
     norm_body = normalise_title(body)
     for study in profile.cited:
         for link in links:
@@ -284,10 +291,11 @@ def _notice_target(article: Article, c: Classification, profile: WatchedArticle
     return None
 
 
-def _related_to_cited(article: Article, profile: WatchedArticle) -> tuple[CitedStudy, str] | None:
+def _related_to_cited(article: Article, profile: WatchedArticle, text: sig.Text
+                      ) -> tuple[CitedStudy, str] | None:
     """Shared trial registration, trial name, or a citation/link to a cited PMID."""
-    body = f"{article.title}\n{article.abstract_text}"
-    ncts = set(article.nct_ids) | set(re.findall(r"\bNCT\d{8}\b", body))
+    body = text.body
+    ncts = set(article.nct_ids) | (set(_NCT.findall(body)) if "NCT" in body else set())
     for study in profile.cited:
         shared = ncts & set(study.nct_ids)
         if shared:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.assess_signals import Text
+from pipeline.assess_signals import Guarded, Text, lc_pattern, quote
 from storage.records import Article
 
 DESIGNS: tuple[str, ...] = (
@@ -23,7 +23,6 @@ HUMAN_EVIDENCE = frozenset({"rct", "clinical-trial", "case-series", "case-report
 SYNTHESIS = frozenset({"meta-analysis", "systematic-review"})
 NOTICES = frozenset({"erratum", "retraction", "expression-of-concern"})
 
-_I = re.IGNORECASE
 _PT_DESIGN: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"Retraction of Publication"}), "retraction"),
     (frozenset({"Published Erratum", "Correction"}), "erratum"),
@@ -43,72 +42,71 @@ _PT_DESIGN: tuple[tuple[frozenset[str], str], ...] = (
 )
 
 _NOTICE_TITLE = (
-    (re.compile(r"^\s*(retraction(?: note| notice)?\b|notice of retraction|withdrawal notice)", _I),
+    (lc_pattern(r"^\s*(retraction(?: note| notice)?\b|notice of retraction|withdrawal notice)"),
      "retraction"),
-    (re.compile(r"^\s*(erratum|correction|corrigendum|publisher correction|author correction)\b", _I),
+    (lc_pattern(r"^\s*(erratum|correction|corrigendum|publisher correction|author correction)\b"),
      "erratum"),
-    (re.compile(r"^\s*(editorial )?expression of concern", _I), "expression-of-concern"),
+    (lc_pattern(r"^\s*(editorial )?expression of concern"), "expression-of-concern"),
 )
-_NOTICE_ABSTRACT = re.compile(
+_NOTICE_ABSTRACT = Guarded(lc_pattern(
     r"\b(this article has been retracted|the (?:editor|editors|journal|publisher) (?:has|"
     r"have) (?:decided to )?"
     r"retract|following the publication of the above (?:paper|article)|we (?:hereby )?retract|"
-    r"is hereby retracted)\b", _I)
-_PROTOCOL_TITLE = re.compile(r"\b(protocol|design and rationale|trial design)\b", _I)
-_PROTOCOL_ABSTRACT = re.compile(
+    r"is hereby retracted)\b"), "retract", "following the publication")
+_PROTOCOL_TITLE = lc_pattern(r"\b(protocol|design and rationale|trial design)\b")
+_PROTOCOL_ABSTRACT = Guarded(lc_pattern(
     r"\b(will be (?:randomi[sz]ed|randomly|enrolled|recruited|allocated|assigned|included|followed)|"
     r"this (?:study |trial )?protocol|study protocol (?:for|of)|we will (?:recruit|enrol|randomi[sz]e|"
-    r"conduct))",
-    _I)
-_GUIDELINE_TITLE = re.compile(
+    r"conduct))"), "will be", "protocol", "we will")
+_GUIDELINE_TITLE = lc_pattern(
     r"\b(guidelines?|consensus statement|position statement|expert consensus|recommendations (?:for|on|of)|"
-    r"regulatory (?:framework|considerations|status|science)|practice advisory)\b", _I)
-_COMMENT_TITLE = re.compile(r"^\s*(re:|in reply|reply to|response to|comment(?:ary)? on|letter to|"
-                            r"letter:|editorial\b)", _I)
-_NARRATIVE_TITLE = re.compile(
+    r"regulatory (?:framework|considerations|status|science)|practice advisory)\b")
+_COMMENT_TITLE = lc_pattern(r"^\s*(re:|in reply|reply to|response to|comment(?:ary)? on|letter to|"
+                            r"letter:|editorial\b)")
+_NARRATIVE_TITLE = lc_pattern(
     r"\b(narrative review|critical review|comprehensive review|literature review|"
     r"review of (?:the )?literature|"
     r"overview|mini-?review|state of the art|current (?:progress|status|concepts|perspectives)|"
     r"recent advances|"
-    r"perspectives?|an update|what (?:they|it) can)\b", _I)
-_MA_TITLE = re.compile(r"\bmeta-?analys[ie]s\b|\bmetaanalys", _I)
-_SR_TITLE = re.compile(r"\bsystematic (?:literature )?review\b|\bumbrella review\b|\bscoping review\b", _I)
-_MA_ABSTRACT = re.compile(
+    r"perspectives?|an update|what (?:they|it) can)\b")
+_MA_TITLE = lc_pattern(r"\bmeta-?analys[ie]s\b|\bmetaanalys")
+_SR_TITLE = lc_pattern(r"\bsystematic (?:literature )?review\b|\bumbrella review\b|\bscoping review\b")
+_MA_ABSTRACT = lc_pattern(
     r"\b(?:this|the present|our|we (?:conducted|performed|carried out) a|the) (?:systematic review and )?"
     r"meta-?analys[ie]s\b(?! of (?:previous|earlier))|\bpooled (?:risk ratios?|estimates?|analysis|mean)|"
-    r"\brandom[- ]effects? model", _I)
-_SR_ABSTRACT = re.compile(
+    r"\brandom[- ]effects? model")
+_SR_ABSTRACT = lc_pattern(
     r"\b(this systematic review|we (?:conducted|performed) a systematic|systematically searched|"
     r"(?:databases?|literature) (?:were|was) (?:systematically )?searched|prisma|prospero|"
     r"eligible studies|studies (?:were|was) included|included in (?:the |this )?(?:qualitative|quantitative) "
-    r"synthesis|(?:searches|search) of (?:pubmed|medline|embase))\b", _I)
-_RCT_TITLE = re.compile(r"\brandomi[sz]ed\b|\brandomised\b|\brct\b", _I)
-_RCT_ABSTRACT = re.compile(
+    r"synthesis|(?:searches|search) of (?:pubmed|medline|embase))\b")
+_RCT_TITLE = lc_pattern(r"\brandomi[sz]ed\b|\brandomised\b|\brct\b")
+_RCT_ABSTRACT = lc_pattern(
     r"\b((?:were|was) randomi[sz]ed|randomly (?:assigned|allocated)|randomi[sz]ed (?:in|"
     r"at) a (?:\d+:\d+ )?ratio|"
     r"randomi[sz]ed \d+:\d+|(?:this|a|the present|our) (?:prospective,? |multicent(?:er|re),? |"
     r"double-blind,? |"
     r"phase [\w/]+,? |sham-controlled,? |placebo-controlled,? )*randomi[sz]ed (?:controlled |clinical )?"
-    r"(?:trial|study)|participants were randomi[sz]ed|this rct)\b", _I)
-_NONRANDOM = re.compile(
+    r"(?:trial|study)|participants were randomi[sz]ed|this rct)\b")
+_NONRANDOM = lc_pattern(
     r"\b(phase (?:i|1|ii|2|i/ii|1/2)(?:a|b)?\b(?! randomi)|pilot (?:study|trial)|single-arm|open-label|"
     r"non-?randomi[sz]ed|prospective(?:,? [\w-]+){0,2} (?:study|clinical|cohort|trial|observational|series)|"
     r"retrospective (?:analysis|study|review|cohort|chart|case)|cohort study|interims? analys[ie]s|"
     r"clinical series|case series|consecutive patients|first-in-human|feasibility (?:study|trial)|"
-    r"(?:minimum|year|month)[\w -]{0,12} follow-?up)\b", _I)
-_CASE_REPORT = re.compile(
-    r"\b(case reports?|case stud(?:y|ies)|report of (?:a|one|two|three|\d) cases?)\b", _I)
-_CASE_SERIES = re.compile(
-    r"\b(case series|clinical series|retrospective (?:analysis|review|chart|case))\b", _I)
-_NARRATIVE_ABSTRACT = re.compile(
+    r"(?:minimum|year|month)[\w -]{0,12} follow-?up)\b")
+_CASE_REPORT = lc_pattern(
+    r"\b(case reports?|case stud(?:y|ies)|report of (?:a|one|two|three|\d) cases?)\b")
+_CASE_SERIES = lc_pattern(
+    r"\b(case series|clinical series|retrospective (?:analysis|review|chart|case))\b")
+_NARRATIVE_ABSTRACT = lc_pattern(
     r"\b(this (?:review|overview|paper|article) (?:focuses|summari[sz]es|describes|discusses|aims|highlights|"
     r"provides)|in this review|we (?:review|summari[sz]e|discuss) (?:the|recent|current)|this review|"
     r"we give an overview|provide an overview|the focus (?:of|on) this paper|literature (?:searches|"
     r"analysis) "
-    r"(?:were|was) (?:conducted|performed))\b", _I)
-_REVIEW_WORD = re.compile(r"\breview\b", _I)
+    r"(?:were|was) (?:conducted|performed))\b")
+_REVIEW_WORD = lc_pattern(r"\breview\b")
 # Weak title cues, used only when neither the title's strong words nor the abstract name a design.
-_CLINICAL_TITLE = re.compile(r"\b(clinical (?:trial|study)|(?:in|of) patients|patients with)\b", _I)
+_CLINICAL_TITLE = lc_pattern(r"\b(clinical (?:trial|study)|(?:in|of) patients|patients with)\b")
 
 
 @dataclass(frozen=True)
@@ -141,7 +139,7 @@ def detect_design(article: Article, text: Text, population: str) -> DesignResult
             design, why = "preclinical-animal", "animal experiments"
         elif population == "in-vitro":
             design, why = "preclinical-in-vitro", "cell-culture experiments"
-        elif _REVIEW_WORD.search(text.title) and not text.abstract.strip():
+        elif _REVIEW_WORD.search(text.title_l) and not text.abstract.strip():
             return DesignResult("narrative-review", ("title says 'review', no abstract to tell what kind",),
                                 retracted, uncertain_review=True)
         else:
@@ -160,66 +158,76 @@ def _notice(article: Article, text: Text, pts: set[str]) -> tuple[str, str] | No
         if ref in links:
             return design, f"PubMed link {ref}"
     for pattern, design in _NOTICE_TITLE:
-        if pattern.search(text.title):
-            return design, f"title: '{pattern.search(text.title).group(1)}'"  # type: ignore[union-attr]
-    if _NOTICE_ABSTRACT.search(text.abstract):
+        match = pattern.search(text.title_l)
+        if match:
+            return design, f"title: '{quote(text.title, match, 1)}'"
+    if _NOTICE_ABSTRACT.search(text.abstract_l):
         return "retraction", "the text is a retraction notice"
     return None
 
 
 def _from_title_and_types(text: Text, pts: set[str]) -> tuple[str, str] | None:
-    title = text.title
+    title = text.title_l
+
+    def said(match: re.Match[str]) -> str:
+        return quote(text.title, match, 1)
+
     if "Clinical Trial Protocol" in pts or _PROTOCOL_TITLE.search(title):
         return "protocol", "title/publication type: study protocol"
-    if _PROTOCOL_ABSTRACT.search(text.abstract) and not _MA_TITLE.search(title):
-        return "protocol", f"future tense: '{_PROTOCOL_ABSTRACT.search(text.abstract).group(1)}'"  # type: ignore
+    future = _PROTOCOL_ABSTRACT.search(text.abstract_l)
+    if future and not _MA_TITLE.search(title):
+        return "protocol", f"future tense: '{quote(text.abstract, future, 1)}'"
+    synthesis_title = bool(_SR_TITLE.search(title) or _MA_TITLE.search(title))
     for names, design in _PT_DESIGN[3:]:
         found = names & pts
-        synthesis_title = _SR_TITLE.search(title) or _MA_TITLE.search(title)
         if found and not (design == "narrative-review" and synthesis_title):
             return design, f"publication type: {sorted(found)[0]}"
-    if _GUIDELINE_TITLE.search(title):
-        return "guideline", f"title: '{_GUIDELINE_TITLE.search(title).group(1)}'"  # type: ignore[union-attr]
+    if match := _GUIDELINE_TITLE.search(title):
+        return "guideline", f"title: '{said(match)}'"
     if _COMMENT_TITLE.search(title):
         return "comment", "title: comment/letter"
-    if _NARRATIVE_TITLE.search(title) and not (_SR_TITLE.search(title) or _MA_TITLE.search(title)):
-        return "narrative-review", f"title: '{_NARRATIVE_TITLE.search(title).group(1)}'"  # type: ignore
+    if (match := _NARRATIVE_TITLE.search(title)) and not synthesis_title:
+        return "narrative-review", f"title: '{said(match)}'"
     if _MA_TITLE.search(title):
         return "meta-analysis", "title: meta-analysis"
     if _SR_TITLE.search(title):
         return "systematic-review", "title: systematic review"
     if _RCT_TITLE.search(title):
         return "rct", "title: randomised"
-    if _CASE_REPORT.search(title):
-        return "case-report", f"title: '{_CASE_REPORT.search(title).group(1)}'"  # type: ignore[union-attr]
-    if _CASE_SERIES.search(title):
-        return "case-series", f"title: '{_CASE_SERIES.search(title).group(1)}'"  # type: ignore[union-attr]
-    if _NONRANDOM.search(title):
-        return "clinical-trial", f"title: '{_NONRANDOM.search(title).group(1)}'"  # type: ignore[union-attr]
+    if match := _CASE_REPORT.search(title):
+        return "case-report", f"title: '{said(match)}'"
+    if match := _CASE_SERIES.search(title):
+        return "case-series", f"title: '{said(match)}'"
+    if match := _NONRANDOM.search(title):
+        return "clinical-trial", f"title: '{said(match)}'"
     return None
 
 
 def _weak_title(text: Text) -> tuple[str, str] | None:
-    match = _CLINICAL_TITLE.search(text.title)
-    return ("clinical-trial", f"title: '{match.group(1)}'") if match else None
+    match = _CLINICAL_TITLE.search(text.title_l)
+    return ("clinical-trial", f"title: '{quote(text.title, match, 1)}'") if match else None
 
 
 def _from_abstract(text: Text) -> tuple[str, str] | None:
-    abstract = text.abstract
+    abstract = text.abstract_l
     if not abstract.strip():
         return None
+
+    def said(match: re.Match[str]) -> str:
+        return quote(text.abstract, match, 1)
+
     if _MA_ABSTRACT.search(abstract):
         return "meta-analysis", "abstract: meta-analysis of pooled studies"
-    if _SR_ABSTRACT.search(abstract):
-        return "systematic-review", f"abstract: '{_SR_ABSTRACT.search(abstract).group(1)}'"  # type: ignore
+    if match := _SR_ABSTRACT.search(abstract):
+        return "systematic-review", f"abstract: '{said(match)}'"
     if _NARRATIVE_ABSTRACT.search(abstract):
         return "narrative-review", "abstract: a review"
-    if _RCT_ABSTRACT.search(abstract):
-        return "rct", f"abstract: '{_RCT_ABSTRACT.search(abstract).group(1)}'"  # type: ignore[union-attr]
+    if match := _RCT_ABSTRACT.search(abstract):
+        return "rct", f"abstract: '{said(match)}'"
     if _CASE_REPORT.search(abstract):
         return "case-report", "abstract: case report"
-    if _CASE_SERIES.search(abstract):
-        return "case-series", f"abstract: '{_CASE_SERIES.search(abstract).group(1)}'"  # type: ignore
-    if _NONRANDOM.search(abstract):
-        return "clinical-trial", f"abstract: '{_NONRANDOM.search(abstract).group(1)}'"  # type: ignore
+    if match := _CASE_SERIES.search(abstract):
+        return "case-series", f"abstract: '{said(match)}'"
+    if match := _NONRANDOM.search(abstract):
+        return "clinical-trial", f"abstract: '{said(match)}'"
     return None

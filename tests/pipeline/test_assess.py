@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from pipeline import assess_design as design_rules
+from pipeline import assess_signals as sig
 from pipeline.assess import (
     RULESET_VERSION,
     assess,
@@ -340,3 +343,82 @@ def test_assessment_carries_record_version() -> None:
     record = replace(DOMAIN["99000020"], version=3, created=date(2026, 10, 22))
     result = assess(record, PROFILE)
     assert (result.record_version, result.content_hash) == (3, record.content_hash)
+
+
+# --- speed without changing a result: folded text, guarded patterns, bounded abstracts ---------------------
+
+def _fixture_articles() -> list[Article]:
+    records: list[Article] = []
+    for path in sorted(FIXTURES.glob("*.xml")):
+        try:
+            records += parse_efetch(path.read_bytes(), path.name).articles
+        except Exception:  # noqa: BLE001 - fixtures of other E-utilities (esearch, elink…) are not efetch bodies
+            continue
+    return records + list(DOMAIN.values())
+
+
+def _guarded_patterns() -> list[tuple[str, sig.Guarded]]:
+    found = [(f"{m.__name__}.{name}", value) for m in (sig, design_rules) for name, value in vars(m).items()
+             if isinstance(value, sig.Guarded)]
+    assert len(found) >= 8
+    return found
+
+
+def test_guards_never_hide_a_match_on_real_records() -> None:
+    """A guard skips a pattern when none of its words is in the text: on every real record (and on the
+    upper-cased text) the guarded answer must be the pattern's own."""
+    texts = []
+    for record in _fixture_articles():
+        text = sig.Text.of(record)
+        texts += [text.title_l, text.abstract_l, text.body_l, sig.fold(text.body.upper())]
+    checked = 0
+    for name, guarded in _guarded_patterns():
+        for t in texts:
+            expected = [m.span() for m in guarded.pattern.finditer(t)]
+            assert [m.span() for m in guarded.finditer(t)] == expected, (name, t[:80])
+            checked += bool(expected)
+        assert any(guarded.pattern.search(t) for t in texts) or name.endswith("NOTICE_ABSTRACT"), name
+    assert checked > 100
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("KELVIN ı ſ İSTANBUL Straße", "istanbul"),
+    ("DISC DEGENERATION", "disc degeneration"),
+    ("Il-1Β induced", "il-1β induced"),
+    ("\u0130\u0130 patients", "ii patients"),
+])
+def test_fold_keeps_positions_and_matches_like_ignorecase(text: str, needle: str) -> None:
+    folded = sig.fold(text)
+    assert len(folded) == len(text)
+    assert (needle in folded) == bool(re.search(re.escape(needle), text, re.IGNORECASE))
+
+
+def test_patterns_for_folded_text_must_be_lower_case() -> None:
+    with pytest.raises(ValueError, match="upper-case letters: phase II"):
+        sig.lc_pattern(r"phase II")
+    assert sig.lc_pattern(r"\bphase\s+\d").search("phase 2")
+
+
+def test_gene_silencing_names_keep_their_case() -> None:
+    c = classify(art("siSTING attenuates nucleus pulposus degeneration in intervertebral disc degeneration",
+                     "We silenced STING with siSTING in rats."))
+    assert "gene-therapy" in c.interventions
+    single = classify(art("A single injection for intervertebral disc degeneration", "Simple and single."))
+    assert "gene-therapy" not in single.interventions
+
+
+def test_a_huge_abstract_is_read_only_as_far_as_the_cap() -> None:
+    """A pathological 1 MB abstract costs what its first MAX_ABSTRACT_CHARS cost: what follows the cap is
+    never read (here a randomised trial in patients, which read in full would make it an update)."""
+    head = "Intervertebral disc degeneration was imaged." * (sig.MAX_ABSTRACT_CHARS // 44 + 1)
+    tail = " 120 patients were randomized to mesenchymal stem cells or saline; double-blind; 24-month follow-up."
+    huge = art("Disc degeneration imaging", head + tail * 10_000)
+    assert len(huge.abstract_text) > 1_000_000
+    uncapped = classify(huge, sig.Text(huge.title, huge.abstract_text, ""))
+    assert (uncapped.design, uncapped.sample_size) == ("rct", 120)
+    capped = art("Disc degeneration imaging", head[: sig.MAX_ABSTRACT_CHARS])
+    assert sig.Text.of(huge).abstract == sig.Text.of(capped).abstract
+    big, small = assess(huge, PROFILE), assess(capped, PROFILE)
+    assert (big.verdict, big.design, big.sample_size, big.reasons) == (
+        small.verdict, small.design, small.sample_size, small.reasons)
+    assert (big.verdict, big.design) == ("fyi", "other")
