@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 ESEARCH_CAP = 9999  # PubMed's esearch returns at most this many ids, whatever retmax says
+# Slices are sized to 90 % of the cap: room for an uneven flow of records without cutting a slice again.
+_SLICE_FILL = 0.9
 _HISTORY_LOST = ("unable to obtain query", "cannot retrieve query", "webenv")
 DTD_HOST = "dtd.nlm.nih.gov"  # where NCBI publishes the PubMed DTDs (a new one every January)
 DTD_MAX_BYTES = 2 * 1024 * 1024  # the PubMed DTD is ~50 KB; anything huge is not a DTD
@@ -74,6 +77,17 @@ class DateWindow:
 
     def crdt_clause(self) -> str:
         return f'("{self.start:%Y/%m/%d}"[CRDT] : "{self.end:%Y/%m/%d}"[CRDT])'
+
+    def parts(self, k: int) -> list[DateWindow]:
+        """`k` contiguous ranges of (nearly) equal days, in order; at least 2 and at most one per day."""
+        k = max(2, min(k, self.days))
+        size, extra = divmod(self.days, k)
+        pieces, start = [], self.start
+        for i in range(k):
+            end = start + timedelta(days=size + (i < extra) - 1)
+            pieces.append(DateWindow(start, end))
+            start = end + timedelta(days=1)
+        return pieces
 
     def halves(self) -> tuple[DateWindow, DateWindow]:
         if self.start == self.end:
@@ -166,33 +180,99 @@ class EutilsClient:
     def plan_windows(
         self, term: str, window: DateWindow, cap: int = ESEARCH_CAP
     ) -> list[tuple[DateWindow, int]]:
-        """Split `window` in halves until each slice holds fewer than `cap` records; slices in date order."""
+        """Slices of `window`, in date order, each holding fewer than `cap` records, with their counts (a dry
+        run: counts only). Requests: one count, plus one per slice but the last when the window is split."""
         n = self.count(term, window)
         if n < cap:
             return [(window, n)]
-        try:
-            first, second = window.halves()
-        except ValueError:
+        return [(piece, count) for piece, count, _ in self._tile(term, window, n, cap, self._count_probe(term),
+                                                                  probe_last=False)]
+
+    def search_windows(
+        self, term: str, window: DateWindow, cap: int = ESEARCH_CAP
+    ) -> tuple[int, Iterator[SearchResult]]:
+        """(total, searches): one count sizes the window, then one esearch per slice, lazily in date order
+        (each slice's search, made just before its ids are fetched, is also its count; a slice never costs a
+        count and a search). Over the cap the window is cut into ceil(n / (0.9 cap)) equal date ranges, the
+        last range's count derived from the others'; a range still over the cap is cut again."""
+        n = self.count(term, window)
+        if n == 0:
+            return 0, iter(())
+        if n < cap:
+            return n, iter((self.search(term, window),))
+
+        def searches() -> Iterator[SearchResult]:
+            for _piece, _count, result in self._tile(term, window, n, cap, self._search_probe(term),
+                                                     probe_last=True):
+                assert result is not None  # probe_last: every slice was searched
+                yield result
+
+        return n, searches()
+
+    def _tile(
+        self,
+        term: str,
+        window: DateWindow,
+        n: int,
+        cap: int,
+        probe: Callable[[DateWindow], tuple[int, SearchResult | None]],
+        *,
+        probe_last: bool,
+    ) -> Iterator[tuple[DateWindow, int, SearchResult | None]]:
+        """Split `window` (known to hold n >= cap records) into slices under the cap. Equal date ranges suit
+        PubMed's steady flow; a range over the cap (a burst of records) is cut again with the count its probe
+        returned. The last range's count is n minus the others': probed only when `probe_last` (its search is
+        needed anyway) or cut at once when that count is over the cap."""
+        if window.days == 1:
             raise QueryError(
                 f"{n} records were created on {window.start} alone for {_short(term)}; "
                 f"PubMed returns at most {ESEARCH_CAP} ids per search and one day cannot be split further"
-            ) from None
-        log.info("window %s holds %d records (cap %d): splitting", window, n, cap)
-        return self.plan_windows(term, first, cap) + self.plan_windows(term, second, cap)
+            )
+        pieces = window.parts(math.ceil(n / (cap * _SLICE_FILL)))
+        log.info("window %s holds %d records (cap %d): splitting into %d", window, n, cap, len(pieces))
+        remaining = n
+        for number, piece in enumerate(pieces, start=1):
+            last = number == len(pieces)
+            if last and remaining >= cap:
+                yield from self._tile(term, piece, remaining, cap, probe, probe_last=probe_last)
+                continue
+            if last and not probe_last:
+                yield piece, max(remaining, 0), None
+                continue
+            count, result = probe(piece)
+            remaining -= count
+            if count >= cap:
+                yield from self._tile(term, piece, count, cap, probe, probe_last=probe_last)
+            else:
+                yield piece, count, result
+
+    def _count_probe(self, term: str) -> Callable[[DateWindow], tuple[int, SearchResult | None]]:
+        return lambda piece: (self.count(term, piece), None)
+
+    def _search_probe(self, term: str) -> Callable[[DateWindow], tuple[int, SearchResult | None]]:
+        def probe(piece: DateWindow) -> tuple[int, SearchResult | None]:
+            result = self._search(term, piece)
+            return result.count, result
+
+        return probe
 
     def search(self, term: str, window: DateWindow | None = None) -> SearchResult:
-        """esearch with the history server; every id (count must be under the cap: use plan_windows first)."""
-        sent = full_term(term, window)
-        what = f"esearch for {_short(sent)}"
-        data = self._esearch({"term": sent, "usehistory": "y", "retmax": str(ESEARCH_CAP)}, what)
-        count = int(data["count"])
-        ids = tuple(str(i) for i in data.get("idlist", []))
-        if count > len(ids):
+        """esearch with the history server; every id (count must be under the cap: use search_windows)."""
+        result = self._search(term, window)
+        if result.count > len(result.ids):
             raise QueryError(
-                f"{what}: {count} records match but PubMed returns at most {ESEARCH_CAP} ids; "
-                "split the window (plan_windows) so each slice is under the cap"
+                f"esearch for {_short(result.full_term)}: {result.count} records match but PubMed returns at "
+                f"most {ESEARCH_CAP} ids; split the window (plan_windows) so each slice is under the cap"
             )
-        return SearchResult(term, sent, window, count, data.get("webenv"), data.get("querykey"), ids)
+        return result
+
+    def _search(self, term: str, window: DateWindow | None) -> SearchResult:
+        """esearch with the history server; over the cap, the ids are the first ESEARCH_CAP only."""
+        sent = full_term(term, window)
+        params = {"term": sent, "usehistory": "y", "retmax": str(ESEARCH_CAP)}
+        data = self._esearch(params, f"esearch for {_short(sent)}")
+        ids = tuple(str(i) for i in data.get("idlist", []))
+        return SearchResult(term, sent, window, int(data["count"]), data.get("webenv"), data.get("querykey"), ids)
 
     def pmids_for_doi(self, doi: str) -> list[str]:
         sent = f'"{doi}"[doi]'

@@ -294,17 +294,20 @@ class Runner:
         lock: RunLock,
     ) -> None:
         try:
-            slices = self.client.plan_windows(query.term, window)
+            total, searches = self.client.search_windows(query.term, window)
         except QueryError as exc:
             raise QueryError(f"{query.path}: {exc}") from None
-        total = sum(count for _, count in slices)
         self.progress.start(query.id, total)
-        log.info("query %s: window %s..%s, %d records in %d slice(s)", query.id, window.start, window.end,
-                 total, len(slices))
-        for slice_window, count in slices:
-            if count == 0 or self.stop.is_set():
+        log.info("query %s: window %s..%s, %d records", query.id, window.start, window.end, total)
+        while not self.stop.is_set():  # checked before each slice's esearch: a stop costs no extra request
+            try:
+                result = next(searches, None)
+            except QueryError as exc:  # a slice still over the cap on one day, found while splitting
+                raise QueryError(f"{query.path}: {exc}") from None
+            if result is None:
+                break
+            if result.count == 0 and not result.ids:
                 continue
-            result = self.client.search(query.term, slice_window)
             seen: set[str] = set()
             # closing() stops the prefetch thread on every way out: stop request, storage or parse error
             with closing(prefetch(self.client.fetch_batches(result, self.settings.ncbi.batch_size))) as batches:
@@ -334,9 +337,7 @@ class Runner:
             repository.record_hits(s, run_id, query.id, [a.pmid for a in parsed.articles])
             deleted = repository.mark_deleted(s, parsed.deleted, now) if parsed.deleted else 0
             touched = set(counts.new_pmids) | set(counts.changed_pmids)
-            for record in parsed.articles:
-                if record.pmid in touched:
-                    repository.save_assessment(s, assess(record, article), now)
+            repository.save_assessments(s, [assess(r, article) for r in parsed.articles if r.pmid in touched], now)
         tally.found += len(parsed.articles)
         tally.new += counts.new
         tally.changed += counts.changed

@@ -115,6 +115,69 @@ def test_plan_windows_splits_a_window_over_the_cap_into_disjoint_slices(
     assert len(ids) == len(set(ids)) == total
 
 
+@pytest.mark.parametrize(("days", "k"), [(2, 2), (2, 5), (31, 3), (366, 6), (730, 7), (5, 1)])
+def test_parts_tile_the_window_in_nearly_equal_ranges(days: int, k: int) -> None:
+    window = DateWindow(date(2024, 1, 1), date.fromordinal(date(2024, 1, 1).toordinal() + days - 1))
+    parts = window.parts(k)
+    assert len(parts) == min(max(k, 2), days)
+    assert parts[0].start == window.start and parts[-1].end == window.end
+    assert all((b.start - a.end).days == 1 for a, b in zip(parts, parts[1:], strict=False))
+    assert max(p.days for p in parts) - min(p.days for p in parts) <= 1
+
+
+@pytest.mark.parametrize(("n", "spread_end", "slices"), [
+    (25_000, date(2025, 12, 31), 3),  # an even flow: ceil(n / (0.9 x 9,999)) equal slices, none cut again
+    (12_000, date(2025, 1, 31), None),  # everything in January of a year's window: cut again where it is dense
+])
+def test_search_windows_searches_each_slice_once_and_counts_only_the_window(
+    replay_factory: ReplayFactory, domain_corpus: Corpus, make_client: Callable[..., EutilsClient], n: int,
+    spread_end: date, slices: int | None,
+) -> None:
+    """One count for the window, then each slice's search is also its count: no slice is counted and searched."""
+    big = Corpus.replicated(domain_corpus, n, 40_000_000, date(2025, 1, 1), spread_end)
+    server = replay_factory(big, rate_limit=None)
+    client = make_client(base_url=server.base_url)
+    window = DateWindow(date(2025, 1, 1), date(2025, 12, 31))
+    expected = set(big.search(f"(disc* OR stem) AND {window.crdt_clause()}"))
+    total, searches = client.search_windows("disc* OR stem", window)
+    assert total == len(expected) > 9999
+    assert server.stats.requests["esearch"] == 1  # lazily: nothing searched before it is needed
+    results = list(searches)
+    ids = [i for r in results for i in r.ids]
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert all(r.count < 9999 and r.count == len(r.ids) for r in results)
+    windows = [r.window for r in results]
+    assert windows[0].start == window.start and windows[-1].end == window.end  # type: ignore[union-attr]
+    if slices is not None:
+        assert len(results) == slices and server.stats.requests["esearch"] == 1 + slices
+    else:  # a probe over the cap is the only search that is not a slice
+        assert server.stats.requests["esearch"] <= 1 + 2 * len(results)
+
+
+def test_search_windows_of_a_small_window_is_one_count_and_one_search(
+    server: ReplayServer, make_client: Callable[..., EutilsClient]
+) -> None:
+    client = make_client()
+    total, searches = client.search_windows(TOPIC, WINDOW)
+    (result,) = list(searches)
+    assert total == result.count == len(result.ids) == 55
+    assert server.stats.requests["esearch"] == 2
+    empty_total, empty = client.search_windows(TOPIC, DateWindow(date(2001, 1, 1), date(2001, 1, 31)))
+    assert (empty_total, list(empty), server.stats.requests["esearch"]) == (0, [], 3)
+
+
+def test_search_windows_fails_clearly_when_one_day_is_over_the_cap(
+    replay_factory: ReplayFactory, domain_corpus: Corpus, make_client: Callable[..., EutilsClient]
+) -> None:
+    crowded = Corpus.replicated(domain_corpus, 12_000, 40_000_000, date(2025, 5, 5), date(2025, 5, 5))
+    client = make_client(base_url=replay_factory(crowded, rate_limit=None).base_url)
+    n = len(crowded.search(TOPIC))
+    total, searches = client.search_windows(TOPIC, DateWindow(date(2025, 5, 1), date(2025, 5, 9)))
+    assert total == n
+    with pytest.raises(QueryError, match=rf"^{n} records were created on 2025-05-05 alone .* cannot be split"):
+        list(searches)
+
+
 def test_plan_windows_fails_clearly_when_one_day_is_over_the_cap(
     replay_factory: ReplayFactory, domain_corpus: Corpus, make_client: Callable[..., EutilsClient]
 ) -> None:
