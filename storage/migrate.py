@@ -1,5 +1,8 @@
 """Schema migrations for callers (`litwatch db upgrade`, the runner's first run, tests): Alembic driven
-through its API with the migrations shipped inside this package, on one connection and one transaction."""
+through its API with the migrations shipped inside this package, on one connection and one transaction.
+
+Every command calls `upgrade` first, and nearly always the database is already at head: that case reads the
+version row and never imports Alembic (~80-90 ms of a ~0.5 s `litwatch runs`)."""
 
 from __future__ import annotations
 
@@ -8,33 +11,38 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import StorageError
 from storage.engine import describe, engine_url, make_engine, safe_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
+# The newest revision in migrations/versions: a test checks it against the scripts (bump it with a new one).
+HEAD_REVISION = "0002"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = "litwatch-migrate"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config(str(MIGRATIONS_DIR / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
 def head() -> str:
-    """The newest revision this version of litwatch knows."""
+    """The newest revision this version of litwatch knows (read from the scripts)."""
+    from alembic.script import ScriptDirectory
+
     rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert rev is not None  # there is always at least the initial revision
     return rev
@@ -42,6 +50,11 @@ def head() -> str:
 
 def upgrade(url: str | Engine, revision: str = "head") -> str | None:
     """Bring the database to `revision` (default: newest); a no-op when it is there. Returns the revision."""
+    if revision == "head" and _stored_revision(url) == HEAD_REVISION:
+        return HEAD_REVISION
+    from alembic import command
+    from alembic.migration import MigrationContext
+
     with _migration_connection(url) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
         _run(conn, lambda cfg: command.upgrade(cfg, revision), url)
@@ -55,6 +68,9 @@ def downgrade(url: str | Engine, steps: int = 1) -> str | None:
     """Undo the newest `steps` revisions. Returns the revision the database is left at (None: empty)."""
     if steps < 1:
         raise ValueError("steps must be at least 1")
+    from alembic import command
+    from alembic.migration import MigrationContext
+
     with _migration_connection(url) as conn:
         _run(conn, lambda cfg: command.downgrade(cfg, f"-{steps}"), url)
         after = MigrationContext.configure(conn).get_current_revision()
@@ -64,6 +80,8 @@ def downgrade(url: str | Engine, steps: int = 1) -> str | None:
 
 def current(url: str | Engine) -> str | None:
     """The database's revision, or None for a database litwatch has never migrated."""
+    from alembic.migration import MigrationContext
+
     engine, owned = _engine(url)
     try:
         with engine.connect() as conn:
@@ -77,7 +95,24 @@ def current(url: str | Engine) -> str | None:
             engine.dispose()
 
 
+def _stored_revision(url: str | Engine) -> str | None:
+    """The alembic_version row, or None when it cannot be read (no table yet, several rows, any error: the
+    full Alembic path then decides and reports)."""
+    engine, owned = _engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("select version_num from alembic_version")).scalars().all()
+        return rows[0] if len(rows) == 1 else None
+    except SQLAlchemyError:
+        return None
+    finally:
+        if owned:
+            engine.dispose()
+
+
 def _run(conn: sa.Connection, step: object, url: str | Engine) -> None:
+    from alembic.util.exc import CommandError
+
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
     try:
@@ -120,4 +155,4 @@ def _shown(url: str | Engine) -> str:
     return engine_url(url) if isinstance(url, Engine) else safe_url(url)
 
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current", "downgrade", "head", "upgrade"]
+__all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "alembic_config", "current", "downgrade", "head", "upgrade"]

@@ -3,12 +3,16 @@ data survives an upgrade, downgrade works one step at a time, everything lives i
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from storage.engine import make_engine, session_scope
-from storage.migrate import current, downgrade, head, upgrade
+from storage.migrate import HEAD_REVISION, current, downgrade, head, upgrade
 from storage.repository import get_article, start_run, upsert_articles
 from storage.schema import Base
 from tests.storage.conftest import article, at
@@ -90,3 +94,28 @@ def test_downgrade_one_step_then_up_again(db_url: str) -> None:
     assert _tables(db_url) == set()
     assert upgrade(engine) == head()
     engine.dispose()
+
+
+def test_head_revision_constant_matches_the_scripts() -> None:
+    assert HEAD_REVISION == head()
+
+
+_PROBE = (
+    "import sys; from storage.migrate import upgrade; rev = upgrade(sys.argv[1]); "
+    "print(rev, 'alembic' in sys.modules)"
+)
+
+
+def test_upgrade_at_head_never_imports_alembic(db_url: str) -> None:
+    """Every command upgrades first: at head that is one read of the version row, not Alembic's import."""
+    def probe() -> str:
+        done = subprocess.run([sys.executable, "-c", _PROBE, db_url], capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert probe() == f"{HEAD_REVISION} True"  # empty database: Alembic creates the schema
+    assert probe() == f"{HEAD_REVISION} False"  # at head: Alembic is not even imported
+    downgrade(db_url)
+    assert probe() == f"{HEAD_REVISION} True"  # one revision behind: Alembic upgrades it
+    assert current(db_url) == HEAD_REVISION
