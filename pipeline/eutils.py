@@ -22,7 +22,7 @@ import random
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -289,25 +289,69 @@ class EutilsClient:
     def fetch_batches(self, result: SearchResult, batch_size: int = 500) -> Iterator[FetchedBatch]:
         """efetch every id of `result` in batches by POST from the history server; falls back to id lists
         for the rest of the result if the history server has forgotten the WebEnv."""
-        use_history = bool(result.webenv and result.query_key)
-        for index, retstart in enumerate(range(0, len(result.ids), batch_size), start=1):
-            ids = result.ids[retstart : retstart + batch_size]
-            what = f"efetch batch {index} (retstart {retstart}, {len(ids)} ids)"
-            if use_history:
-                params = {
-                    "WebEnv": str(result.webenv),
-                    "query_key": str(result.query_key),
-                    "retstart": str(retstart),
-                    "retmax": str(len(ids)),
-                }
-                try:
-                    body = self._efetch(params, what, history=True)
-                except _HistoryLost as lost:
-                    log.warning("%s: history server lost the search (%s); fetching by id list", what, lost)
-                    use_history = False
-            if not use_history:
-                body = self._efetch({"id": ",".join(ids)}, what, history=False)
-            yield FetchedBatch(index, retstart, ids, body)
+        return self.fetch_slices((result,), batch_size)
+
+    def fetch_slices(self, searches: Iterable[SearchResult], batch_size: int = 500) -> Iterator[FetchedBatch]:
+        """efetch every id of the consecutive slices of one window, `batch_size` ids per request across slice
+        boundaries: each slice's whole batches come from the history server, and the ids left at its end go
+        by id list together with the next slice's first ids, so a window cut into k slices costs no more
+        efetch requests than one search of it would (ceil(total / batch_size)). Batches are numbered, and
+        `retstart` counted, across the window; one slice is fetched exactly as `fetch_batches` did."""
+        index, offset = 0, 0  # batches so far; ids of the window before the current slice
+        carry: tuple[str, ...] = ()  # ids left at the end of earlier slices, not fetched yet
+        slices = iter(searches)
+        current = next(slices, None)
+        while current is not None:
+            ids, pos, use_history = current.ids, 0, bool(current.webenv and current.query_key)
+            if carry:
+                pos = min(len(ids), batch_size - len(carry))
+                carry += ids[:pos]
+                if len(carry) == batch_size:
+                    index += 1
+                    yield self._fetch_id_batch(index, offset + pos - len(carry), carry)
+                    carry = ()
+            while len(ids) - pos >= batch_size:
+                index += 1
+                chunk = ids[pos : pos + batch_size]
+                body, use_history = self._fetch_from(current, index, offset + pos, pos, chunk, use_history)
+                yield FetchedBatch(index, offset + pos, chunk, body)
+                pos += batch_size
+            following = next(slices, None)
+            rest = ids[pos:]
+            if following is None and rest and not carry:  # the window's last ids, all of this slice: history
+                index += 1
+                body, use_history = self._fetch_from(current, index, offset + pos, pos, rest, use_history)
+                yield FetchedBatch(index, offset + pos, rest, body)
+            else:
+                carry += rest
+            offset += len(ids)
+            current = following
+        if carry:
+            index += 1
+            yield self._fetch_id_batch(index, offset - len(carry), carry)
+
+    def _fetch_from(
+        self, result: SearchResult, index: int, retstart: int, pos: int, ids: tuple[str, ...], use_history: bool
+    ) -> tuple[bytes, bool]:
+        """One batch of `result` (its ids[pos:pos+len(ids)]): from the history server while it still knows the
+        search, else by id list. Returns the body and whether the history server can still be used."""
+        what = f"efetch batch {index} (retstart {retstart}, {len(ids)} ids)"
+        if use_history:
+            params = {
+                "WebEnv": str(result.webenv),
+                "query_key": str(result.query_key),
+                "retstart": str(pos),
+                "retmax": str(len(ids)),
+            }
+            try:
+                return self._efetch(params, what, history=True), True
+            except _HistoryLost as lost:
+                log.warning("%s: history server lost the search (%s); fetching by id list", what, lost)
+        return self._efetch({"id": ",".join(ids)}, what, history=False), False
+
+    def _fetch_id_batch(self, index: int, retstart: int, ids: tuple[str, ...]) -> FetchedBatch:
+        what = f"efetch batch {index} (retstart {retstart}, {len(ids)} ids)"
+        return FetchedBatch(index, retstart, ids, self._efetch({"id": ",".join(ids)}, what, history=False))
 
     def fetch_ids(self, ids: Sequence[str], batch_size: int = 500) -> Iterator[FetchedBatch]:
         for index, retstart in enumerate(range(0, len(ids), batch_size), start=1):

@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -299,18 +299,21 @@ class Runner:
             raise QueryError(f"{query.path}: {exc}") from None
         self.progress.start(query.id, total)
         log.info("query %s: window %s..%s, %d records", query.id, window.start, window.end, total)
-        while not self.stop.is_set():  # checked before each slice's esearch: a stop costs no extra request
-            try:
+        listed: list[str] = []  # every id esearch listed, over all slices, for the reconciliation
+
+        def slices() -> Iterator[SearchResult]:
+            while not self.stop.is_set():  # checked before each slice's esearch: a stop costs no extra search
                 result = next(searches, None)
-            except QueryError as exc:  # a slice still over the cap on one day, found while splitting
-                raise QueryError(f"{query.path}: {exc}") from None
-            if result is None:
-                break
-            if result.count == 0 and not result.ids:
-                continue
-            seen: set[str] = set()
+                if result is None:
+                    return
+                listed.extend(result.ids)
+                yield result
+
+        seen: set[str] = set()
+        fetches = self.client.fetch_slices(slices(), self.settings.ncbi.batch_size)
+        try:
             # closing() stops the prefetch thread on every way out: stop request, storage or parse error
-            with closing(prefetch(self.client.fetch_batches(result, self.settings.ncbi.batch_size))) as batches:
+            with closing(prefetch(fetches)) as batches:
                 for batch in batches:
                     seen |= self._store_batch(run_id, article, query, batch, tally)
                     if not lock.heartbeat():
@@ -323,7 +326,12 @@ class Runner:
                         log.warning("query %s: stop requested; stopping after batch %d", query.id, batch.index)
                         self.progress.finish()
                         return
-            self._reconcile(run_id, article, query, result, seen, tally)
+        except QueryError as exc:  # a slice still over the cap on one day, found while splitting
+            raise QueryError(f"{query.path}: {exc}") from None
+        if self.stop.is_set():  # stopped between slices: the window is incomplete, nothing to reconcile
+            self.progress.finish()
+            return
+        self._reconcile(run_id, article, query, listed, seen, tally)
         self.progress.finish()
 
     def _store_batch(
@@ -346,11 +354,11 @@ class Runner:
         return {a.pmid for a in parsed.articles} | set(parsed.deleted)
 
     def _reconcile(
-        self, run_id: int, article: WatchedArticle, query: SavedQuery, result: SearchResult, seen: set[str],
+        self, run_id: int, article: WatchedArticle, query: SavedQuery, listed: list[str], seen: set[str],
         tally: _QueryTally,
     ) -> None:
         """Every id esearch listed must have been fetched or reported deleted; re-ask once for the missing."""
-        missing = [pmid for pmid in result.ids if pmid not in seen]
+        missing = [pmid for pmid in listed if pmid not in seen]
         if not missing:
             return
         log.warning("query %s: %d PMIDs listed by esearch were not in efetch; re-fetching by id",

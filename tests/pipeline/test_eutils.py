@@ -166,6 +166,29 @@ def test_search_windows_of_a_small_window_is_one_count_and_one_search(
     assert (empty_total, list(empty), server.stats.requests["esearch"]) == (0, [], 3)
 
 
+@pytest.mark.parametrize("batch_size", [70, 500, 7])
+def test_fetch_slices_batches_across_slice_boundaries(
+    replay_factory: ReplayFactory, domain_corpus: Corpus, make_client: Callable[..., EutilsClient], batch_size: int
+) -> None:
+    """A window cut into slices costs ceil(total / batch) efetch requests, as one unsplit search would: the ids
+    left at a slice's end go out with the next slice's first ids."""
+    corpus = Corpus.replicated(domain_corpus, 1_500, 40_000_000, date(2025, 1, 1), date(2025, 12, 31))
+    server = replay_factory(corpus, rate_limit=None)
+    client = make_client(base_url=server.base_url)
+    window = DateWindow(date(2025, 1, 1), date(2025, 12, 31))
+    total, searches = client.search_windows("disc* OR stem", window, cap=300)
+    results = list(searches)
+    assert len(results) >= 5 and any(len(r.ids) % batch_size for r in results)  # slices end mid-batch
+    listed = [i for r in results for i in r.ids]
+    before = server.stats.requests["efetch"]
+    batches = list(client.fetch_slices(iter(results), batch_size))
+    assert server.stats.requests["efetch"] - before == len(batches) == -(-total // batch_size)
+    assert [b.index for b in batches] == list(range(1, len(batches) + 1))
+    assert [b.retstart for b in batches] == list(range(0, total, batch_size))
+    assert [i for b in batches for i in b.ids] == listed
+    assert sorted(p for b in batches for p in body_pmids(b.body)) == sorted(listed)
+
+
 def test_search_windows_fails_clearly_when_one_day_is_over_the_cap(
     replay_factory: ReplayFactory, domain_corpus: Corpus, make_client: Callable[..., EutilsClient]
 ) -> None:
