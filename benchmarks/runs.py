@@ -29,6 +29,7 @@ class RunResult:
     backend: str
     n: int
     rate: float
+    latency: float
     requests: int
     esearch: int
     efetch: int
@@ -110,7 +111,7 @@ def run_backfill(
     minimum = minimum_requests(n, batch)
     transfer = stats.bytes_sent / bandwidth if bandwidth else 0.0
     return RunResult(
-        backend=backend, n=n, rate=rate, requests=sum(stats.requests.values()),
+        backend=backend, n=n, rate=rate, latency=latency, requests=sum(stats.requests.values()),
         esearch=stats.requests["esearch"], efetch=stats.requests["efetch"], min_requests=minimum,
         bytes=stats.bytes_sent, wall=out["wall"] if out["wall"] <= elapsed else elapsed,
         floor=minimum / rate + transfer, serial_floor=max(minimum / rate, minimum * latency + transfer),

@@ -179,3 +179,37 @@ def test_read_paths_use_indexes(filled: Engine, name: str, read: object) -> None
 def test_changed_between_searches_both_time_indexes(filled: Engine) -> None:
     lines = " | ".join(plans(filled, lambda s: repository.changed_between(s, at(99), at(101) + timedelta(0))))
     assert "ix_articles_first_seen" in lines and "ix_articles_last_changed" in lines
+
+
+@pytest.mark.parametrize("n", [12, 300])
+def test_a_runner_batch_is_stored_in_constant_statements(tmp_path: Path, sqlite_url: str, n: int) -> None:
+    """The runner's transaction per efetch batch (records, hits, assessments) does not grow with the batch:
+    assessments go in with one bulk save_assessments, not one statement per record."""
+    from benchmarks.corpus import efetch_chunks
+    from pipeline.eutils import FetchedBatch
+    from pipeline.replay import Corpus
+    from pipeline.runner import Runner, _QueryTally
+    from pipeline.watchlist import load_watchlist
+    from tests.test_end_to_end import make_settings
+
+    corpus = Corpus.replicated(Corpus.from_files([DOMAIN_RECORDS]), n, 40_000_000, T0.date(), T0.date())
+    body = next(efetch_chunks(corpus, n))
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    runner = Runner(make_settings(tmp_path, "http://127.0.0.1:9/", sqlite_url), engine=engine)
+    (watched,) = load_watchlist(runner.settings.queries_dir)
+    with session_scope(engine) as s:
+        run_id = repository.start_run(s, kind="fetch", trigger="manual", window_start=None, window_end=None,
+                                      started_at=T0)
+    statements = counting(engine)
+    tally = _QueryTally()
+    runner._store_batch(run_id, watched, watched.queries[0], FetchedBatch(1, 0, tuple(corpus.pmids), body), tally)
+    assert tally.new == n
+    # SELECT existing, INSERT versions, INSERT hits, SELECT done, INSERT assessments (the articles INSERT is
+    # storage's: its ORM bulk path splits real records by which columns are None, see benchmarks/README.md)
+    shown = [q for q in real_statements(statements) if not q.startswith("INSERT INTO articles ")]
+    assert len(shown) == 5
+    assert sum(q.startswith("INSERT INTO assessments") for q in shown) == 1
+    with session_scope(engine) as s:
+        assert len(repository.assessment_history(s, corpus.pmids[-1])) == 1
+    engine.dispose()
