@@ -40,6 +40,7 @@ class NcbiSettings:
     overlap_days: int = 14
     first_run_days: int = 90
     requests_per_second: float = 0.0  # 0: NCBI's rule (3/s, 10/s with a key); more only off NCBI (replay server)
+    max_in_flight: int = 2  # efetch requests in flight at once, all within the rate limit
 
     @property
     def rate(self) -> float:
@@ -286,6 +287,8 @@ def _validate(s: Settings) -> None:
                           "an API key")
     if not 1 <= s.ncbi.batch_size <= 10000:
         raise ConfigError(src, "[ncbi] batch_size", f"must be between 1 and 10000, got {s.ncbi.batch_size}")
+    if not 1 <= s.ncbi.max_in_flight <= 10:
+        raise ConfigError(src, "[ncbi] max_in_flight", f"must be between 1 and 10, got {s.ncbi.max_in_flight}")
     for key in ("overlap_days", "first_run_days", "max_retries"):
         if getattr(s.ncbi, key) < 0:
             raise ConfigError(src, f"[ncbi] {key}", "must not be negative")
