@@ -10,6 +10,7 @@ Guarantees the design asks for:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -46,6 +47,8 @@ from storage.migrate import upgrade
 from storage.records import Article, ParsedBatch, RunSummary
 
 log = logging.getLogger(__name__)
+
+BACKFILL_RESUME_DAYS = 7  # a backfill slice completed longer ago than this is fetched again on a re-run
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def make_client(settings: Settings) -> EutilsClient:
         max_retries=n.max_retries,
         backoff_base=n.backoff_base,
         rate_limiter=shared_rate_limiter(n.rate),
+        max_in_flight=n.max_in_flight,
     )
 
 
@@ -123,6 +127,51 @@ def query_window(
     if since > until:
         raise QueryError(f"the window starts after it ends: {since.isoformat()} > {until.isoformat()}")
     return DateWindow(since, until)
+
+
+class _SliceProgress:
+    """Backfill resume: the date slices of a window whose every listed record is stored are recorded, and a
+    re-run of the backfill skips them. Only backfills do this — a regular run's window is re-queried on purpose
+    (the overlap catches late-created records) — and only slices completed within BACKFILL_RESUME_DAYS count:
+    an older backfill is taken as stale and fetched again."""
+
+    def __init__(self, runner: Runner, run_id: int, query: SavedQuery, enabled: bool) -> None:
+        self._runner, self._run_id, self._query, self.enabled = runner, run_id, query, enabled
+        self._term_hash = hashlib.sha256(" ".join(query.term.split()).encode("utf-8")).hexdigest()
+        self._pending: list[SearchResult] = []
+        self._done: set[tuple[date, date]] = set()
+        if enabled:
+            since = runner.clock() - timedelta(days=BACKFILL_RESUME_DAYS)
+            with session_scope(runner.engine) as s:
+                self._done = repository.completed_slices(s, query.id, self._term_hash, since)
+
+    def already_done(self, result: SearchResult) -> bool:
+        if not self.enabled or result.window is None:
+            return False
+        key = (result.window.start, result.window.end)
+        if key in self._done:
+            log.info("query %s: slice %s..%s already backfilled (%d records); skipped",
+                     self._query.id, key[0], key[1], len(result.ids))
+            return True
+        self._pending.append(result)
+        return False
+
+    def completed(self, seen: set[str]) -> None:
+        """Record every pending slice whose ids are all stored (or reported deleted)."""
+        if not self.enabled:
+            return
+        finished = [r for r in self._pending if all(pmid in seen for pmid in r.ids)]
+        if not finished:
+            return
+        now = self._runner.clock()
+        with session_scope(self._runner.engine) as s:
+            for r in finished:
+                assert r.window is not None
+                repository.mark_slice_complete(
+                    s, query_id=self._query.id, term_hash=self._term_hash, start=r.window.start,
+                    end=r.window.end, records=len(r.ids), run_id=self._run_id, completed_at=now,
+                )
+        self._pending = [r for r in self._pending if r not in finished]
 
 
 class Runner:
@@ -272,7 +321,7 @@ class Runner:
         tally = _QueryTally()
         error: str | None = None
         try:
-            self._fetch_window(run_id, article, query, window, tally, lock)
+            self._fetch_window(run_id, article, query, window, tally, lock, resume=request.kind == "backfill")
         except (LitwatchError, StorageError) as exc:
             error = str(exc)
             raise
@@ -291,7 +340,7 @@ class Runner:
 
     def _fetch_window(
         self, run_id: int, article: WatchedArticle, query: SavedQuery, window: DateWindow, tally: _QueryTally,
-        lock: RunLock,
+        lock: RunLock, *, resume: bool = False,
     ) -> None:
         try:
             total, searches = self.client.search_windows(query.term, window)
@@ -299,6 +348,7 @@ class Runner:
             raise QueryError(f"{query.path}: {exc}") from None
         self.progress.start(query.id, total)
         log.info("query %s: window %s..%s, %d records", query.id, window.start, window.end, total)
+        progress = _SliceProgress(self, run_id, query, resume)
         listed: list[str] = []  # every id esearch listed, over all slices, for the reconciliation
 
         def slices() -> Iterator[SearchResult]:
@@ -306,6 +356,9 @@ class Runner:
                 result = next(searches, None)
                 if result is None:
                     return
+                if progress.already_done(result):
+                    self.progress.advance(len(result.ids))
+                    continue
                 listed.extend(result.ids)
                 yield result
 
@@ -316,6 +369,7 @@ class Runner:
             with closing(prefetch(fetches)) as batches:
                 for batch in batches:
                     seen |= self._store_batch(run_id, article, query, batch, tally)
+                    progress.completed(seen)
                     if not lock.heartbeat():
                         raise RunLockedError(
                             "the run lock was taken over by another run (this one stalled past "
@@ -332,6 +386,7 @@ class Runner:
             self.progress.finish()
             return
         self._reconcile(run_id, article, query, listed, seen, tally)
+        progress.completed(seen)
         self.progress.finish()
 
     def _store_batch(

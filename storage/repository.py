@@ -30,11 +30,13 @@ from storage.digests import (
 from storage.records import Article, Assessment, CitedStudyStatus, StoredArticle
 from storage.runs import (
     QueryHealth,
+    completed_slices,
     finish_query_run,
     finish_run,
     get_run,
     get_watermark,
     list_runs,
+    mark_slice_complete,
     query_stats,
     set_watermark,
     start_query_run,
@@ -453,6 +455,8 @@ __all__ = [
     "save_cited_check",
     "sent_item_keys",
     "set_watermark",
+    "completed_slices",
+    "mark_slice_complete",
     "start_query_run",
     "start_run",
     "unsent_digests",

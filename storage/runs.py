@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from storage.bulk import aware, chunks
 from storage.records import QueryRunStats, RunSummary
-from storage.schema import QueryRunRow, RunRow, WatermarkRow
+from storage.schema import BackfillSliceRow, QueryRunRow, RunRow, WatermarkRow
 
 
 @dataclass(frozen=True)
@@ -247,8 +247,39 @@ def set_watermark(s: Session, query_id: str, until: date, run_id: int) -> None:
     s.flush()
 
 
+# --- backfill progress ----------------------------------------------------------------------------------------
+
+
+def completed_slices(s: Session, query_id: str, term_hash: str, since: datetime) -> set[tuple[date, date]]:
+    """(start, end) of the backfill slices of this query and term completed at or after `since`."""
+    rows = s.execute(
+        sa.select(BackfillSliceRow.slice_start, BackfillSliceRow.slice_end).where(
+            BackfillSliceRow.query_id == query_id,
+            BackfillSliceRow.term_hash == term_hash,
+            BackfillSliceRow.completed_at >= aware(since),
+        )
+    )
+    return {(start, end) for start, end in rows}
+
+
+def mark_slice_complete(
+    s: Session, *, query_id: str, term_hash: str, start: date, end: date, records: int, run_id: int,
+    completed_at: datetime,
+) -> None:
+    """Record (or refresh) a backfill slice whose every listed record is stored."""
+    row = s.get(BackfillSliceRow, (query_id, term_hash, start, end))
+    if row is None:
+        s.add(BackfillSliceRow(query_id=query_id, term_hash=term_hash, slice_start=start, slice_end=end,
+                               records=records, completed_at=completed_at, run_id=run_id))
+    else:
+        row.records, row.completed_at, row.run_id = records, completed_at, run_id
+    s.flush()
+
+
 __all__ = [
     "QueryHealth",
+    "completed_slices",
+    "mark_slice_complete",
     "finish_query_run",
     "finish_run",
     "get_run",

@@ -141,6 +141,20 @@ class WatermarkRow(Base):
     last_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="SET NULL"))
 
 
+class BackfillSliceRow(Base):
+    """A date slice of a backfill window whose every listed record was stored: a re-run skips it."""
+
+    __tablename__ = "backfill_slices"
+
+    query_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    term_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # a changed term starts afresh
+    slice_start: Mapped[date] = mapped_column(primary_key=True)
+    slice_end: Mapped[date] = mapped_column(primary_key=True)
+    records: Mapped[int]
+    completed_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="SET NULL"))
+
+
 class RunLockRow(Base):
     """Who holds the run lock. `token` is private to one acquisition so that a holder whose lock was taken
     over (stale heartbeat) can neither heartbeat nor release the new holder's lock."""
@@ -217,6 +231,7 @@ __all__ = [
     "ArticleRow",
     "ArticleVersionRow",
     "AssessmentRow",
+    "BackfillSliceRow",
     "Base",
     "CitedCheckRow",
     "DigestRow",
