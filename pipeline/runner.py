@@ -224,7 +224,7 @@ class Runner:
             heartbeat=self.settings.run.heartbeat_seconds,
         )
         try:
-            lock.acquire(wait=request.wait)
+            lock.acquire(wait=request.wait, cancel=self.stop)
         except LockHeld as exc:
             raise RunLockedError(f"another run holds the lock: {exc}") from None
         try:

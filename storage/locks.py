@@ -105,8 +105,9 @@ class RunLock:
     def lost(self) -> bool:
         return self._lost
 
-    def acquire(self, wait: float = 0.0) -> None:
-        """Take the lock, waiting up to `wait` seconds for the holder to let go; LockHeld if it does not."""
+    def acquire(self, wait: float = 0.0, cancel: threading.Event | None = None) -> None:
+        """Take the lock, waiting up to `wait` seconds for the holder to let go; LockHeld if it does not.
+        `cancel` (e.g. set by SIGTERM) ends the wait at once: a stopped job must not sit out the whole wait."""
         if self.held:
             raise RuntimeError(f"run lock '{self.name}' is already held by this RunLock")
         deadline = time.monotonic() + max(wait, 0.0)
@@ -115,9 +116,12 @@ class RunLock:
             if other is None:
                 break
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (cancel is not None and cancel.is_set()):
                 raise LockHeld(self.name, *other)
-            time.sleep(min(_POLL_S, remaining))
+            if cancel is not None:
+                cancel.wait(min(_POLL_S, remaining))
+            else:
+                time.sleep(min(_POLL_S, remaining))
         self._lost = False
         self._stop.clear()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat:{self.name}", daemon=True)

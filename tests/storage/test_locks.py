@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,3 +232,18 @@ def test_sqlite_lock_of_a_dead_local_process_is_taken_over_at_once(sqlite_url: s
     survivor.acquire()  # would raise LockHeld for 10 minutes without the dead-process check
     assert lock_holder(engine, stale_after=600)[0] == "survivor"
     survivor.release()
+
+
+def test_a_cancelled_wait_gives_up_at_once(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    holder = RunLock(engine, holder="busy", stale_after=600, heartbeat=60)
+    holder.acquire()
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    waiter = RunLock(engine, holder="waiter", stale_after=600, heartbeat=60)
+    started = time.monotonic()
+    with pytest.raises(LockHeld, match="held by busy"):
+        waiter.acquire(wait=60, cancel=cancel)
+    assert time.monotonic() - started < 30  # not the whole minute: the cancel ended the wait
+    holder.release()
