@@ -21,6 +21,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import requests
 
 from pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
+from pipeline.fetch_pool import ordered_map
 from pipeline.ratelimit import RateLimiter, shared_rate_limiter
 
 __all__ = [
@@ -126,13 +128,94 @@ class _HistoryLost(Exception):
     """efetch says the WebEnv/query_key is unknown or expired."""
 
 
+class _SliceHistory:
+    """One slice's standing with the history server, shared by its batches (several may be in flight)."""
+
+    def __init__(self, result: SearchResult) -> None:
+        self.result = result
+        self.usable = bool(result.webenv and result.query_key)  # a bool store is atomic: no lock needed
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One planned efetch: batch `index` of the window; from `history` (at `pos` in its slice) while usable."""
+
+    index: int
+    retstart: int
+    ids: tuple[str, ...]
+    history: _SliceHistory | None = None
+    pos: int = 0
+
+
+def _plan_slices(searches: Iterable[SearchResult], batch_size: int) -> Iterator[_Job]:
+    """The batches of `EutilsClient.fetch_slices`, planned lazily (the next slice is pulled only when its
+    first batch is needed): each slice's whole batches from the history server, the ids left at its end by id
+    list with the next slice's first ids, the window's last ids from the history server when they are all of
+    the last slice."""
+    index, offset = 0, 0  # batches so far; ids of the window before the current slice
+    carry: tuple[str, ...] = ()  # ids left at the end of earlier slices, not fetched yet
+    slices = iter(searches)
+    current = next(slices, None)
+    while current is not None:
+        ids, pos, history = current.ids, 0, _SliceHistory(current)
+        if carry:
+            pos = min(len(ids), batch_size - len(carry))
+            carry += ids[:pos]
+            if len(carry) == batch_size:
+                index += 1
+                yield _Job(index, offset + pos - len(carry), carry)
+                carry = ()
+        while len(ids) - pos >= batch_size:
+            index += 1
+            yield _Job(index, offset + pos, ids[pos : pos + batch_size], history, pos)
+            pos += batch_size
+        following = next(slices, None)
+        rest = ids[pos:]
+        if following is None and rest and not carry:  # the window's last ids, all of this slice: history
+            index += 1
+            yield _Job(index, offset + pos, rest, history, pos)
+        else:
+            carry += rest
+        offset += len(ids)
+        current = following
+    if carry:
+        index += 1
+        yield _Job(index, offset - len(carry), carry)
+
+
+class _ThreadSessions:
+    """One requests.Session per worker thread (with the client session's headers), all closed at the end."""
+
+    def __init__(self, template: requests.Session) -> None:
+        self._headers = dict(template.headers)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[requests.Session] = []
+
+    def get(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers.update(self._headers)
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._all = self._all, []
+        for session in sessions:
+            session.close()
+
+
 def full_term(term: str, window: DateWindow | None) -> str:
     """The term as sent: the topic in parentheses (PubMed evaluates left to right), ANDed with the window."""
     return f"({term}) AND {window.crdt_clause()}" if window else term
 
 
 class EutilsClient:
-    """PubMed esearch/efetch. `max_retries` is the number of attempts per request (the first one included)."""
+    """PubMed esearch/efetch. `max_retries` is the number of attempts per request (the first one included);
+    `max_in_flight` is how many efetch batches may be in flight at once (esearch is always one at a time)."""
 
     def __init__(
         self,
@@ -148,11 +231,14 @@ class EutilsClient:
         backoff_max: float = 60.0,
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_in_flight: int = 1,
     ) -> None:
         if not email or not tool:
             raise ValueError("NCBI requires both 'tool' and 'email' on every request")
         if max_retries < 1:
             raise ValueError(f"max_retries must be at least 1, got {max_retries}")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.email = email
         self.tool = tool
@@ -163,7 +249,9 @@ class EutilsClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.rate_limiter = rate_limiter or shared_rate_limiter(10.0 if self._api_key else 3.0)
-        self._sleep = sleep
+        self._sleep = sleep  # backoff waits of the sequential path; worker threads wait on their cancel event
+        self.max_in_flight = max_in_flight  # efetch requests at once (all within the rate limiter)
+        self._count_lock = threading.Lock()
         self.requests_made = 0
 
     def __repr__(self) -> str:  # never show the key
@@ -296,86 +384,98 @@ class EutilsClient:
         boundaries: each slice's whole batches come from the history server, and the ids left at its end go
         by id list together with the next slice's first ids, so a window cut into k slices costs no more
         efetch requests than one search of it would (ceil(total / batch_size)). Batches are numbered, and
-        `retstart` counted, across the window; one slice is fetched exactly as `fetch_batches` did."""
-        index, offset = 0, 0  # batches so far; ids of the window before the current slice
-        carry: tuple[str, ...] = ()  # ids left at the end of earlier slices, not fetched yet
-        slices = iter(searches)
-        current = next(slices, None)
-        while current is not None:
-            ids, pos, use_history = current.ids, 0, bool(current.webenv and current.query_key)
-            if carry:
-                pos = min(len(ids), batch_size - len(carry))
-                carry += ids[:pos]
-                if len(carry) == batch_size:
-                    index += 1
-                    yield self._fetch_id_batch(index, offset + pos - len(carry), carry)
-                    carry = ()
-            while len(ids) - pos >= batch_size:
-                index += 1
-                chunk = ids[pos : pos + batch_size]
-                body, use_history = self._fetch_from(current, index, offset + pos, pos, chunk, use_history)
-                yield FetchedBatch(index, offset + pos, chunk, body)
-                pos += batch_size
-            following = next(slices, None)
-            rest = ids[pos:]
-            if following is None and rest and not carry:  # the window's last ids, all of this slice: history
-                index += 1
-                body, use_history = self._fetch_from(current, index, offset + pos, pos, rest, use_history)
-                yield FetchedBatch(index, offset + pos, rest, body)
-            else:
-                carry += rest
-            offset += len(ids)
-            current = following
-        if carry:
-            index += 1
-            yield self._fetch_id_batch(index, offset - len(carry), carry)
+        `retstart` counted, across the window; one slice is fetched exactly as `fetch_batches` did.
 
-    def _fetch_from(
-        self, result: SearchResult, index: int, retstart: int, pos: int, ids: tuple[str, ...], use_history: bool
-    ) -> tuple[bytes, bool]:
-        """One batch of `result` (its ids[pos:pos+len(ids)]): from the history server while it still knows the
-        search, else by id list. Returns the body and whether the history server can still be used."""
-        what = f"efetch batch {index} (retstart {retstart}, {len(ids)} ids)"
-        if use_history:
-            params = {
-                "WebEnv": str(result.webenv),
-                "query_key": str(result.query_key),
-                "retstart": str(pos),
-                "retmax": str(len(ids)),
-            }
-            try:
-                return self._efetch(params, what, history=True), True
-            except _HistoryLost as lost:
-                log.warning("%s: history server lost the search (%s); fetching by id list", what, lost)
-        return self._efetch({"id": ",".join(ids)}, what, history=False), False
-
-    def _fetch_id_batch(self, index: int, retstart: int, ids: tuple[str, ...]) -> FetchedBatch:
-        what = f"efetch batch {index} (retstart {retstart}, {len(ids)} ids)"
-        return FetchedBatch(index, retstart, ids, self._efetch({"id": ",".join(ids)}, what, history=False))
+        With `max_in_flight` > 1 up to that many batches are fetched at once (see `_run_jobs`); they are
+        yielded in index order all the same. `searches` is iterated in the caller's thread, as batches are
+        planned (a lazy iterator's esearch runs while earlier batches are still in flight)."""
+        return self._run_jobs(_plan_slices(searches, batch_size))
 
     def fetch_ids(self, ids: Sequence[str], batch_size: int = 500) -> Iterator[FetchedBatch]:
-        for index, retstart in enumerate(range(0, len(ids), batch_size), start=1):
-            chunk = tuple(str(i) for i in ids[retstart : retstart + batch_size])
-            what = f"efetch batch {index} (retstart {retstart}, {len(chunk)} ids)"
-            yield FetchedBatch(
-                index, retstart, chunk, self._efetch({"id": ",".join(chunk)}, what, history=False)
-            )
+        jobs = (
+            _Job(index, retstart, tuple(str(i) for i in ids[retstart : retstart + batch_size]))
+            for index, retstart in enumerate(range(0, len(ids), batch_size), start=1)
+        )
+        return self._run_jobs(jobs)
 
-    def _efetch(self, params: dict[str, str], what: str, *, history: bool) -> bytes:
+    def _run_jobs(self, jobs: Iterator[_Job]) -> Iterator[FetchedBatch]:
+        """Run planned batches: one after the other in this thread at max_in_flight 1 (the requests leave in
+        exactly the planned order), else up to max_in_flight at once in worker threads, each with its own
+        requests.Session (a Session is not documented thread-safe), every request through the shared rate
+        limiter and the same retries. Batch k's error is raised when the consumer reaches batch k."""
+        if self.max_in_flight == 1:
+            return (self._fetch_job(job) for job in jobs)
+        return self._run_pooled(jobs)
+
+    def _run_pooled(self, jobs: Iterator[_Job]) -> Iterator[FetchedBatch]:
+        sessions = _ThreadSessions(self.session)
+
+        def work(job: _Job, cancelled: threading.Event) -> FetchedBatch:
+            return self._fetch_job(job, sessions.get(), cancelled)
+
+        try:
+            yield from ordered_map(jobs, work, self.max_in_flight, name="litwatch-efetch")
+        finally:
+            sessions.close()
+
+    def _fetch_job(
+        self, job: _Job, session: requests.Session | None = None, cancelled: threading.Event | None = None
+    ) -> FetchedBatch:
+        """One batch: from the history server while its slice's search is still known there, else by id list.
+
+        History lost switches the rest of the slice to id lists through the slice's shared flag; with several
+        batches in flight, those already started may each try the history server once more (and fall back)."""
+        what = f"efetch batch {job.index} (retstart {job.retstart}, {len(job.ids)} ids)"
+        source = job.history
+        if source is not None and source.usable:
+            params = {
+                "WebEnv": str(source.result.webenv),
+                "query_key": str(source.result.query_key),
+                "retstart": str(job.pos),
+                "retmax": str(len(job.ids)),
+            }
+            try:
+                body = self._efetch(params, what, history=True, session=session, cancelled=cancelled)
+                return FetchedBatch(job.index, job.retstart, job.ids, body)
+            except _HistoryLost as lost:
+                source.usable = False
+                log.warning("%s: history server lost the search (%s); fetching by id list", what, lost)
+        body = self._efetch({"id": ",".join(job.ids)}, what, history=False, session=session, cancelled=cancelled)
+        return FetchedBatch(job.index, job.retstart, job.ids, body)
+
+    def _efetch(
+        self,
+        params: dict[str, str],
+        what: str,
+        *,
+        history: bool,
+        session: requests.Session | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> bytes:
         check = _check_efetch_history if history else _check_efetch
-        return self._request("efetch", {**params, "retmode": "xml"}, what, check)
+        return self._request("efetch", {**params, "retmode": "xml"}, what, check, session, cancelled)
 
     # ---- transport -----------------------------------------------------------------------------------------
     def _request(
-        self, endpoint: str, params: dict[str, str], what: str, check: Callable[[bytes], None]
+        self,
+        endpoint: str,
+        params: dict[str, str],
+        what: str,
+        check: Callable[[bytes], None],
+        session: requests.Session | None = None,
+        cancelled: threading.Event | None = None,
     ) -> bytes:
+        """One request with retries; `session` and `cancelled` come from a worker thread (see `_run_pooled`):
+        a cancelled worker stops before its next attempt and cuts its backoff short."""
         url = f"{self.base_url}{endpoint}.fcgi"
         data = {"db": "pubmed", **params, "tool": self.tool, "email": self.email}
         if self._api_key:
             data["api_key"] = self._api_key
         for attempt in range(1, self.max_retries + 1):
+            if cancelled is not None and cancelled.is_set():
+                raise EutilsTransientError(f"{what} cancelled: the consumer stopped")
             try:
-                return self._attempt(url, data, check)
+                return self._attempt(url, data, check, session or self.session)
             except EutilsTransientError as error:
                 cause, retry_after = self._redact(str(error)), error.retry_after
             if attempt == self.max_retries:
@@ -384,18 +484,24 @@ class EutilsClient:
                 )
             delay = self._backoff(attempt, retry_after)
             log.warning("%s: %s; retry %d/%d in %.2f s", what, cause, attempt, self.max_retries - 1, delay)
-            self._sleep(delay)
+            if cancelled is None:
+                self._sleep(delay)
+            else:
+                cancelled.wait(delay)  # a stop need not wait out a backoff; the loop's check then ends it
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _attempt(self, url: str, data: dict[str, str], check: Callable[[bytes], None]) -> bytes:
+    def _attempt(
+        self, url: str, data: dict[str, str], check: Callable[[bytes], None], session: requests.Session
+    ) -> bytes:
         """One HTTP exchange: the body, or EutilsTransientError / EutilsRequestError / _HistoryLost."""
         self.rate_limiter.acquire()
-        self.requests_made += 1
+        with self._count_lock:  # += is not atomic across the worker threads
+            self.requests_made += 1
         log.debug(
             "POST %s (%s)", url, ", ".join(f"{k}={_short(v, 60)}" for k, v in data.items() if k != "api_key")
         )
         try:
-            response = self.session.post(url, data=data, timeout=self.timeout)
+            response = session.post(url, data=data, timeout=self.timeout)
             body = response.content
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise EutilsTransientError(f"{_exc_name(exc)} talking to {url}") from None

@@ -165,6 +165,7 @@ class ReplayStats:
     rate_violations: int = 0
     post_count: int = 0
     bytes_sent: int = 0
+    max_concurrent: int = 0  # the most requests being served at once (clients with several in flight)
     last_params: dict[str, str] = field(default_factory=dict)
     params_log: collections.deque[dict[str, str]] = field(
         default_factory=lambda: collections.deque(maxlen=10_000)
@@ -202,6 +203,7 @@ class ReplayServer:
         self.faults = Faults()
         self.stats = ReplayStats()
         self._lock = threading.Lock()
+        self._in_flight = 0
         self._arrivals: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self._history: collections.OrderedDict[str, dict[str, tuple[int, ...]]] = collections.OrderedDict()
         self._httpd: ThreadingHTTPServer | None = None
@@ -289,6 +291,15 @@ class ReplayServer:
             "limit": f"{limit:g}",
         }
         return _Response(429, "application/json", json.dumps(body).encode())
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.stats.max_concurrent = max(self.stats.max_concurrent, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _sent(self, n: int) -> None:
         with self._lock:
@@ -509,6 +520,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         replay: ReplayServer = self.server.replay  # type: ignore[attr-defined]
+        replay._enter()
+        try:
+            self._serve_counted(replay, method)
+        finally:
+            replay._leave()
+
+    def _serve_counted(self, replay: ReplayServer, method: str) -> None:
         params = self._params(method)
         path = urlsplit(self.path).path
         endpoint = (

@@ -104,7 +104,8 @@ def test_run_stores_every_hit_once_and_rerun_is_idempotent(
 def test_failed_run_keeps_whole_batches_and_rerun_completes(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str
 ) -> None:
-    settings = make_settings(tmp_path, server.base_url, db_url)
+    # max_in_flight 1: `after=2` must let exactly batches 1 and 2 through, i.e. requests arrive in batch order
+    settings = make_settings(tmp_path, server.base_url, db_url, max_in_flight=1)
     expected = hit_pmids(corpus, settings)
     # Two batches of the first query succeed, then efetch fails more often than the client retries.
     server.faults.inject("efetch", "503", times=50, after=2)

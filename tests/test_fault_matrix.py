@@ -158,7 +158,8 @@ def test_transient_fault_is_retried_and_the_run_completes(
 def test_exhausted_retries_fail_the_run_keep_whole_batches_and_the_next_run_completes(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str, kind: str, cause: str
 ) -> None:
-    settings = settings_for(tmp_path, server.base_url, db_url, read_timeout=0.15)
+    # max_in_flight 1: `after=1` must hit batch 2, i.e. requests must arrive in batch order
+    settings = settings_for(tmp_path, server.base_url, db_url, read_timeout=0.15, max_in_flight=1)
     expected = expected_ids(corpus, settings)
     server.faults.inject("efetch", kind, times=None, after=1)  # batch 1 gets through, batch 2 never does
     line = rf"efetch batch 2 \(retstart {BATCH}.*failed after 3 attempts: {cause}"
@@ -224,7 +225,8 @@ def test_dns_failure_fails_with_one_line_and_the_next_run_completes(
 def test_efetch_leaving_a_record_out_once_is_re_asked_by_id(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str
 ) -> None:
-    settings = settings_for(tmp_path, server.base_url, db_url)
+    # max_in_flight 1: the drop (`after=1`) must land on batch 2's request, i.e. requests arrive in batch order
+    settings = settings_for(tmp_path, server.base_url, db_url, max_in_flight=1)
     expected = expected_ids(corpus, settings)
     missing = expected[BATCH + 3]  # in batch 2
     server.faults.inject("efetch", f"drop:{missing}", times=1, after=1)
@@ -259,7 +261,9 @@ def test_efetch_never_returning_a_record_warns_and_holds_the_watermark(
 def test_webenv_expired_mid_run_falls_back_to_id_lists(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str
 ) -> None:
-    settings = settings_for(tmp_path, server.base_url, db_url)
+    # max_in_flight 1: "every efetch after the second goes by id list" holds one request at a time; with several
+    # in flight those already started may try the WebEnv once more (tests/pipeline/test_eutils.py covers that)
+    settings = settings_for(tmp_path, server.base_url, db_url, max_in_flight=1)
     expected = expected_ids(corpus, settings)
     server.faults.inject("efetch", "webenv_expired", times=None, after=1)
     run(settings)

@@ -66,7 +66,8 @@ def record_xml(pmid: str) -> bytes:
 def test_xml_bomb_in_an_efetch_body_fails_that_batch_only_without_memory_blowup(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str, kind: str
 ) -> None:
-    settings = settings_for(tmp_path, server.base_url, db_url)
+    # max_in_flight 1: `after=1` must make batch 2 the hostile one, i.e. requests arrive in batch order
+    settings = settings_for(tmp_path, server.base_url, db_url, max_in_flight=1)
     expected = expected_ids(corpus, settings)
     server.faults.inject("efetch", kind, times=1, after=1)  # batch 2 is hostile
     tracemalloc.start()

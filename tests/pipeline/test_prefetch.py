@@ -5,10 +5,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pipeline.errors import RunStepError
 from pipeline.prefetch import prefetch
+from pipeline.replay import Corpus
+from pipeline.runner import Runner
+from tests.pipeline.test_eutils import ScriptedEfetch
+from tests.test_fault_matrix import BATCH, RATE, REQUEST, assert_complete, db_state, expected_ids, settings_for
 
 
 def test_yields_everything_in_order() -> None:
@@ -56,3 +62,30 @@ def test_closing_early_stops_the_producer() -> None:
     assert next(it) == 0
     it.close()
     assert threading.active_count() == before
+
+
+# ---- the runner consumes the fetch stream in order, whatever order the requests finish in ---------------------
+def test_a_failing_batch_2_with_three_in_flight_leaves_exactly_batch_1_stored(
+    tmp_path: Path, domain_corpus: Corpus, db_url: str
+) -> None:
+    """Batch 2 fails (slowly) while batches 3 and 4 are answered at once: the run fails naming batch 2 and only
+    batch 1 is stored, as with one request at a time; the next run completes."""
+    probe = ScriptedEfetch(domain_corpus, {}).start()
+    try:
+        settings = settings_for(tmp_path, probe.base_url, db_url)
+        expected = expected_ids(domain_corpus, settings)
+    finally:
+        probe.stop()
+    second = expected[BATCH]
+    server = ScriptedEfetch(domain_corpus, {second: 0.3}, fail=frozenset({second}), api_key_rate_limit=RATE)
+    with server:
+        settings = settings_for(tmp_path, server.base_url, db_url, max_in_flight=3)
+        with pytest.raises(RunStepError, match=rf"efetch batch 2 \(retstart {BATCH}, {BATCH} ids\) failed after 3 "
+                                               r"attempts: HTTP 500"):  # fmt: skip
+            Runner(settings).run(REQUEST)
+        assert server.stats.max_concurrent >= 2  # batches 3 and 4 really were fetched alongside batch 2
+        assert sorted(db_state(db_url).articles) == sorted(expected[:BATCH])
+        assert server.stats.rate_violations == 0
+        server.fail = frozenset()
+        Runner(settings).run(REQUEST)
+        assert_complete(db_url, expected)
