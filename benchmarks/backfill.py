@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, help="override the stress profile's 0.05 s per request")
     p.add_argument("--ncbi-n", type=int, nargs="+", default=[10000],
                    help="corpus sizes for the ncbi profile (default 10,000: its runs are slow by design)")
-    p.add_argument("--bandwidth", type=float, default=5e6, help="bytes/s per response, 0 = unlimited (5e6)")
+    p.add_argument("--bandwidth", type=float, default=5e6,
+                   help="bytes/s of the one link all responses share, 0 = unlimited (5e6)")
+    p.add_argument("--in-flight", type=int, nargs="+", default=[2],
+                   help="[ncbi] max_in_flight values to run (default 2, as config.toml)")
     p.add_argument("--batch", type=int, default=500, help="efetch batch size (default 500, as config.toml)")
     p.add_argument("--big-rate-only", type=float, default=10.0,
                    help="run N >= 50,000 only at this rate, to keep the benchmark under ~10 minutes (0: all)")
@@ -54,12 +57,13 @@ def say(line: str = "") -> None:
 
 
 def backfill_table(results: list[RunResult]) -> list[str]:
-    head = ("| latency s | backend | N | req/s | requests (min) | MB | wall s | floor s | wall/floor | serial floor s "
-            "| wall/serial | records/s | peak RSS MB | 429s |")
+    head = ("| latency s | backend | N | req/s | in flight (seen) | requests (min) | MB | wall s | floor s "
+            "| wall/floor | serial floor s | wall/serial | records/s | peak RSS MB | 429s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         lines.append(
-            f"| {r.latency:g} | {r.backend} | {r.n:,} | {r.rate:g} | {r.requests} ({r.min_requests}) "
+            f"| {r.latency:g} | {r.backend} | {r.n:,} | {r.rate:g} | {r.in_flight} ({r.max_concurrent}) "
+            f"| {r.requests} ({r.min_requests}) "
             f"| {r.bytes / 1e6:.1f} "
             f"| {r.wall:.1f} | {r.floor:.1f} | {r.ratio:.2f} | {r.serial_floor:.1f} | {r.serial_ratio:.2f} "
             f"| {r.records_per_s:,.0f} | {r.rss_mb:.0f} | {r.violations} |"
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency is not None:
         LATENCY["stress"] = args.latency
     say(f"litwatch backfill benchmark: base corpus {len(base)} real records; latency "
-        f"{', '.join(f'{net} {LATENCY[net]:g} s' for net in args.net)}; bandwidth {args.bandwidth / 1e6:g} MB/s, "
+        f"{', '.join(f'{net} {LATENCY[net]:g} s' for net in args.net)}; one link of {args.bandwidth / 1e6:g} MB/s, "
         f"efetch batch {args.batch}")
     results: list[RunResult] = []
     plan = [(net, n) for net in args.net for n in sorted(args.n if net == "stress" else args.ncbi_n)]
@@ -85,15 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             for rate in args.rate:
                 if n >= 50_000 and args.big_rate_only and rate != args.big_rate_only:
                     continue
-                for backend in args.backend:
+                for backend, k in [(b, k) for b in args.backend for k in args.in_flight]:
                     if n >= 50_000 and args.big_backend not in ("all", backend):
                         continue
                     profile = None
                     if args.profile:
                         args.profile.mkdir(parents=True, exist_ok=True)
-                        profile = args.profile / f"{net}-{backend}-{n}-{rate:g}.prof"
+                        profile = args.profile / f"{net}-{backend}-{n}-{rate:g}-k{k}.prof"
                     result = run_backfill(base, n, rate, backend, latency=LATENCY[net], bandwidth=args.bandwidth,
-                                          batch=args.batch, workdir=workdir, schemas=schemas, profile=profile)
+                                          batch=args.batch, workdir=workdir, schemas=schemas, profile=profile,
+                                          in_flight=k)
                     results.append(result)
                     say(backfill_table([result])[-1])
         say()

@@ -74,13 +74,16 @@ def write_watchlist(folder: Path) -> Path:
     return folder / "queries"
 
 
-def bench_settings(folder: Path, base_url: str, db_url: str, rate: float, batch_size: int = 500) -> Settings:
+def bench_settings(
+    folder: Path, base_url: str, db_url: str, rate: float, batch_size: int = 500, max_in_flight: int = 2
+) -> Settings:
     """Settings for one run: NCBI's pace (3/s without a key; with a key, `rate`), the run's database."""
     queries = write_watchlist(folder)
     cfg = folder / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "bench@example.org"\nbatch_size = {batch_size}\n'
         f"requests_per_second = {rate}\nbackoff_base = 0.5\nmax_retries = 3\nread_timeout = 300.0\n"
+        f"max_in_flight = {max_in_flight}\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{folder}"\n'
         f'[paths]\nqueries = "{queries}"\n',
         encoding="utf-8",

@@ -18,8 +18,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks.corpus import REPO, WINDOW, bench_settings, replicated
+from benchmarks.link import SharedLinkServer
 from pipeline.eutils import ESEARCH_CAP
-from pipeline.replay import Corpus, ReplayServer
+from pipeline.replay import Corpus
 
 PG_ADMIN_URL = os.environ.get("LITWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -30,6 +31,8 @@ class RunResult:
     n: int
     rate: float
     latency: float
+    in_flight: int  # [ncbi] max_in_flight
+    max_concurrent: int  # the most requests the server saw at once
     requests: int
     esearch: int
     efetch: int
@@ -37,7 +40,7 @@ class RunResult:
     bytes: int
     wall: float
     floor: float  # the floor: minimum requests / rate + bytes / bandwidth
-    serial_floor: float  # one connection at a time: max(requests / rate, requests x latency + bytes / bandwidth)
+    serial_floor: float  # one request at a time: max(requests / rate, requests x latency + bytes / bandwidth)
     stored: int
     rss_mb: float
     cpu: float
@@ -86,17 +89,18 @@ def drop_schema(schema: str) -> None:
 
 def run_backfill(
     base: Corpus, n: int, rate: float, backend: str, *, latency: float, bandwidth: float | None, batch: int,
-    workdir: Path, schemas: list[str], profile: Path | None = None,
+    workdir: Path, schemas: list[str], profile: Path | None = None, in_flight: int = 2,
 ) -> RunResult:
     corpus = replicated(base, n)
     folder = Path(tempfile.mkdtemp(prefix=f"{backend}-{n}-{rate:g}-", dir=workdir))
     with database(backend, folder) as (db_url, schema):
         if schema:
             schemas.append(schema)
-        server = ReplayServer(corpus, rate_limit=3.0, api_key_rate_limit=max(rate, 3.0), latency=latency,
-                              bandwidth_bps=bandwidth or None)
+        # one link shared by concurrent responses: several requests in flight must not multiply the bandwidth
+        server = SharedLinkServer(corpus, rate_limit=3.0, api_key_rate_limit=max(rate, 3.0), latency=latency,
+                                  bandwidth_bps=bandwidth or None)
         with server:
-            settings = bench_settings(folder, server.base_url, db_url, rate, batch)
+            settings = bench_settings(folder, server.base_url, db_url, rate, batch, in_flight)
             cmd = [sys.executable, "-m", "benchmarks.child", str(settings.source), str(rate),
                    WINDOW[0].isoformat(), WINDOW[1].isoformat()]
             if profile:
@@ -111,7 +115,8 @@ def run_backfill(
     minimum = minimum_requests(n, batch)
     transfer = stats.bytes_sent / bandwidth if bandwidth else 0.0
     return RunResult(
-        backend=backend, n=n, rate=rate, latency=latency, requests=sum(stats.requests.values()),
+        backend=backend, n=n, rate=rate, latency=latency, in_flight=in_flight, max_concurrent=stats.max_concurrent,
+        requests=sum(stats.requests.values()),
         esearch=stats.requests["esearch"], efetch=stats.requests["efetch"], min_requests=minimum,
         bytes=stats.bytes_sent, wall=out["wall"] if out["wall"] <= elapsed else elapsed,
         floor=minimum / rate + transfer, serial_floor=max(minimum / rate, minimum * latency + transfer),
