@@ -3,7 +3,10 @@
 NCBI's rate limit is the pipeline's physical limit; parsing and storing must hide behind it. A single background
 thread pulls from the (blocking, network-bound) iterator into a queue of `depth` items, so at most `depth` bodies
 wait in memory. Errors raised by the iterator are re-raised in the consumer at the point they would have occurred;
-closing the generator early (stop request, storage error) stops the producer.
+closing the generator early (stop request, storage error) stops the producer and closes the source.
+
+Bodies held at once, with a source that has k requests in flight (`EutilsClient(max_in_flight=k)`): k in the
+source, one in the producer's hand waiting for a slot, `depth` in the queue and one with the consumer.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def prefetch(source: Iterator[T], depth: int = 1) -> Iterator[T]:
             put(_DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             put(_Failure(exc))
+        finally:
+            # a source with threads of its own (requests in flight: fetch_pool) stops them now, in this thread,
+            # rather than whenever the suspended generator is collected
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
 
     worker = threading.Thread(target=produce, name="litwatch-prefetch", daemon=True)
     worker.start()

@@ -89,3 +89,19 @@ def test_a_failing_batch_2_with_three_in_flight_leaves_exactly_batch_1_stored(
         server.fail = frozenset()
         Runner(settings).run(REQUEST)
         assert_complete(db_url, expected)
+
+
+def test_closing_early_closes_the_source_in_the_producer_thread() -> None:
+    """A source with threads of its own (requests in flight) is closed when the consumer stops, not left to GC."""
+    closed: list[str] = []
+
+    def source() -> Iterator[int]:
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(threading.current_thread().name)
+
+    it = prefetch(source())
+    assert next(it) == 0
+    it.close()
+    assert closed == ["litwatch-prefetch"]
