@@ -138,7 +138,9 @@ class _SliceProgress:
     def __init__(self, runner: Runner, run_id: int, query: SavedQuery, enabled: bool) -> None:
         self._runner, self._run_id, self._query, self.enabled = runner, run_id, query, enabled
         self._term_hash = hashlib.sha256(" ".join(query.term.split()).encode("utf-8")).hexdigest()
+        # appended to by the fetch pipeline's planning thread, drained by the runner thread
         self._pending: list[SearchResult] = []
+        self._pending_lock = threading.Lock()
         self._done: set[tuple[date, date]] = set()
         if enabled:
             since = runner.clock() - timedelta(days=BACKFILL_RESUME_DAYS)
@@ -153,14 +155,17 @@ class _SliceProgress:
             log.info("query %s: slice %s..%s already backfilled (%d records); skipped",
                      self._query.id, key[0], key[1], len(result.ids))
             return True
-        self._pending.append(result)
+        with self._pending_lock:
+            self._pending.append(result)
         return False
 
     def completed(self, seen: set[str]) -> None:
         """Record every pending slice whose ids are all stored (or reported deleted)."""
         if not self.enabled:
             return
-        finished = [r for r in self._pending if all(pmid in seen for pmid in r.ids)]
+        with self._pending_lock:
+            finished = [r for r in self._pending if all(pmid in seen for pmid in r.ids)]
+            self._pending = [r for r in self._pending if r not in finished]
         if not finished:
             return
         now = self._runner.clock()
@@ -171,7 +176,6 @@ class _SliceProgress:
                     s, query_id=self._query.id, term_hash=self._term_hash, start=r.window.start,
                     end=r.window.end, records=len(r.ids), run_id=self._run_id, completed_at=now,
                 )
-        self._pending = [r for r in self._pending if r not in finished]
 
 
 class Runner:
