@@ -410,10 +410,10 @@ def test_backoff_is_exponential_jittered_and_capped(
 
 
 def test_read_timeouts_are_retried(server: ReplayServer, make_client: Callable[..., EutilsClient]) -> None:
-    client = make_client(timeout=(2.0, 0.2))
-    server.faults.inject("esearch", "slow:0.5", times=1)
+    client = make_client(timeout=(2.0, 0.6))
+    server.faults.inject("esearch", "slow:1.5", times=1)
     assert client.count("disc*") > 0
-    server.faults.inject("esearch", "slow:0.5", times=None)
+    server.faults.inject("esearch", "slow:1.5", times=None)
     with pytest.raises(
         EutilsTransientError, match=r"failed after 3 attempts: read timeout talking to http://"
     ):
