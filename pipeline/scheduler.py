@@ -107,14 +107,36 @@ def default_jobs(settings: Settings, stop: threading.Event) -> dict[str, Job]:
     from pipeline.runner import Runner, RunRequest
 
     def fetch() -> None:
-        summary = Runner(settings, stop=stop).run(RunRequest(trigger="scheduler"))
+        try:
+            summary = Runner(settings, stop=stop).run(RunRequest(trigger="scheduler"))
+        except RunLockedError as exc:
+            record_skipped(settings, "fetch", exc)
+            raise
         log.info("job fetch: run %d %s, found %d, new %d, changed %d", summary.run_id, summary.status,
                  summary.found, summary.new, summary.changed)
 
     def digest() -> None:
-        make_digest(settings, DigestRequest(send=settings.mail.enabled, trigger="scheduler"))
+        try:
+            make_digest(settings, DigestRequest(send=settings.mail.enabled, trigger="scheduler"))
+        except RunLockedError as exc:
+            record_skipped(settings, "digest", exc)
+            raise
 
     return {"fetch": fetch, "digest": digest}
+
+
+def record_skipped(settings: Settings, kind: str, reason: Exception) -> None:
+    """A scheduled job that found another run holding the lock is an outcome too: it goes into the history as a
+    run with status "skipped", so `litwatch runs` and the digest's run health show that the slot was missed."""
+    from storage import repository
+    from storage.engine import make_engine, session_scope
+
+    now = datetime.now(UTC)
+    with session_scope(make_engine(settings.database_url)) as s:
+        run_id = repository.start_run(s, kind=kind, trigger="scheduler", window_start=None, window_end=None,
+                                      started_at=now)
+        repository.finish_run(s, run_id, status="skipped", finished_at=now, error=f"skipped: {reason}",
+                              warnings=[])
 
 
 def guarded(name: str, job: Job, stop: threading.Event | None = None) -> Job:

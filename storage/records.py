@@ -213,7 +213,7 @@ class RunSummary:
     run_id: int
     kind: str  # "fetch", "digest", "backfill"
     trigger: str  # manual, cron, scheduler, demo
-    status: Literal["running", "success", "failed"]
+    status: Literal["running", "success", "failed", "skipped"]  # skipped: a scheduled job found the lock held
     started_at: datetime
     finished_at: datetime | None = None
     found: int = 0

@@ -22,6 +22,7 @@ from pipeline.replay import ReplayServer
 from pipeline.scheduler import build_scheduler, cron_trigger, crontab_weekdays, default_jobs, guarded, run_forever
 from storage import repository
 from storage.engine import make_engine, session_scope
+from storage.locks import RunLock
 from storage.migrate import upgrade
 from tests.test_operations import queries_dir, write_config
 
@@ -215,3 +216,29 @@ def test_run_forever_returns_only_after_the_job_in_hand_finishes(tmp_path: Path)
     forever.join(30)
     assert events == ["job finished", "returned"]
     assert len(lines) == 1 and lines[0].startswith("job fetch: cron[") and "next run 20" in lines[0]
+
+
+def test_a_scheduled_fetch_that_finds_the_lock_held_is_recorded_as_skipped(
+    tmp_path: Path, replay_factory: Callable[..., ReplayServer], sqlite_url: str
+) -> None:
+    replay = replay_factory(rate_limit=None, api_key_rate_limit=None)
+    config = write_config(tmp_path, replay.base_url, sqlite_url, queries_dir(tmp_path, "exosomes.toml"))
+    settings = load_settings(config, env={})
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    held = RunLock(engine, holder="an-editor:1234:manual", stale_after=600, heartbeat=60)
+    held.acquire()
+    stop = threading.Event()
+    sched = build_scheduler(
+        settings, jobs=default_jobs(settings, stop), scheduler=BackgroundScheduler(timezone="UTC"), stop=stop,
+        triggers={"fetch": DateTrigger(run_date=datetime.now(UTC) + timedelta(milliseconds=200)),
+                  "digest": DateTrigger(run_date=datetime.now(UTC) + timedelta(hours=1))},
+    )
+    sched.start()
+    try:
+        skipped = _wait_for_run(engine, "fetch")
+    finally:
+        sched.shutdown(wait=True)
+        held.release()
+    assert (skipped.trigger, skipped.status) == ("scheduler", "skipped")
+    assert "held by an-editor:1234:manual" in (skipped.error or "")
