@@ -20,6 +20,7 @@ from pipeline.errors import ConfigError, LitwatchError, QueryError, RunLockedErr
 from pipeline.logs import configure_logging
 from reports import DeliveryError
 from storage import StorageError
+from storage.records import to_jsonable
 
 log = logging.getLogger("litwatch")
 
@@ -259,7 +260,7 @@ def _window(r: Any) -> tuple[str | None, str | None]:
 
 
 def _run_json(r: Any) -> dict[str, Any]:
-    out = _jsonable(r)
+    out = to_jsonable(r)
     start, end = _window(r)
     out["duration_s"] = r.duration_s
     out["window_start"], out["window_end"] = start, end
@@ -279,7 +280,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     if args.json:
-        print(json.dumps(_jsonable(stored), ensure_ascii=False, sort_keys=True, indent=2))
+        print(json.dumps(to_jsonable(stored), ensure_ascii=False, sort_keys=True, indent=2))
         return EXIT_OK
     a = stored.article
     print(f"PMID {a.pmid} v{a.version}  {a.pubmed_url}")
@@ -374,7 +375,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     upgrade(settings.database_url)
     st = collect_status(settings, make_engine(settings.database_url))
     if args.json:
-        print(json.dumps(_jsonable(st), ensure_ascii=False, sort_keys=True, indent=2))
+        print(json.dumps(to_jsonable(st), ensure_ascii=False, sort_keys=True, indent=2))
     else:
         print("\n".join(format_status(st)))
     return EXIT_OK if st.healthy else EXIT_FAILED
@@ -460,20 +461,6 @@ def _safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown as given minus anything after '@'
         return url.split("@")[-1]
-
-
-def _jsonable(value: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -372,9 +373,11 @@ _UNIMPLEMENTED_TAGS = {
 # fmt: on
 
 
-class Node:
-    def matches(self, entry: _Entry, pmid: int) -> bool:
-        raise NotImplementedError
+class Node(ABC):
+    """A node of a parsed search term."""
+
+    @abstractmethod
+    def matches(self, entry: _Entry, pmid: int) -> bool: ...
 
     def fields_not_found(self) -> list[str]:
         return []

@@ -247,6 +247,8 @@ def _to_jsonable(value: Any) -> Any:
         return [v if type(v) is str else _to_jsonable(v) for v in value]  # most lists are PMIDs, keywords, names
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
     cls = type(value)
     try:
         names = _FIELDS[cls]
@@ -261,6 +263,11 @@ def _to_jsonable(value: Any) -> Any:
         v = getattr(value, name)
         out[name] = v if type(v) in _EXACT_LEAVES else _to_jsonable(v)
     return out
+
+
+def to_jsonable(value: Any) -> Any:
+    """Any of our frozen dataclasses (or lists/dicts of them) as plain JSON-able data: for `--json` outputs."""
+    return _to_jsonable(value)
 
 
 def canonical_hash(record: dict[str, Any]) -> str:
