@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.corpus import key_env
-from pipeline.config import load_settings
-from pipeline.runner import Runner, RunRequest
+from litwatch.pipeline.config import load_settings
+from litwatch.pipeline.runner import Runner, RunRequest
 
 
 def main(argv: list[str] | None = None) -> int:

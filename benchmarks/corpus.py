@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from pipeline.config import Settings, load_settings
-from pipeline.replay_corpus import Corpus
+from litwatch.pipeline.config import Settings, load_settings
+from litwatch.pipeline.replay.corpus import Corpus
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_FILES = (

@@ -18,13 +18,13 @@ from sqlalchemy.engine import Engine
 
 from benchmarks.corpus import REPO, WINDOW, key_env
 from benchmarks.runs import RunResult
-from pipeline.config import Settings, load_settings
-from pipeline.digest_job import DigestRequest, make_digest
-from pipeline.status import collect_status
-from storage import repository
-from storage.bulk import chunks
-from storage.engine import make_engine, session_scope
-from storage.schema import ArticleRow, AssessmentRow, QueryRunRow, RunRow
+from litwatch.pipeline.config import Settings, load_settings
+from litwatch.pipeline.digest_run import DigestRequest, make_digest
+from litwatch.pipeline.status import collect_status
+from litwatch.storage import repository
+from litwatch.storage.bulk import chunks
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.schema import ArticleRow, AssessmentRow, QueryRunRow, RunRow
 
 REPEAT = 3
 

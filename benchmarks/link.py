@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pipeline.replay import Corpus, ReplayServer, _Handler, _HTTPServer
+from litwatch.pipeline.replay.server import Corpus, ReplayServer, _Handler, _HTTPServer
 
 
 class Link:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from benchmarks.corpus import efetch_chunks, gzip_copy, replicated, write_efetch_file
 from benchmarks.runs import database, drop_schema
-from pipeline.pubmed_xml import parse_efetch
-from pipeline.replay import Corpus
-from storage import repository
-from storage.engine import make_engine, session_scope
-from storage.migrate import upgrade
+from litwatch.pipeline.pubmed.parse import parse_efetch
+from litwatch.pipeline.replay.server import Corpus
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.migrate import upgrade
 
 
 def _timed(fn: Callable[[], int]) -> tuple[float, int]:

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from benchmarks.corpus import REPO, WINDOW, bench_settings, replicated
 from benchmarks.link import SharedLinkServer
-from pipeline.eutils import ESEARCH_CAP
-from pipeline.replay import Corpus
+from litwatch.pipeline.ncbi.client import ESEARCH_CAP
+from litwatch.pipeline.replay.server import Corpus
 
 PG_ADMIN_URL = os.environ.get("LITWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -14,13 +14,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__
-from pipeline.config import Settings, load_settings
-from pipeline.errors import ConfigError, LitwatchError, QueryError, RunLockedError, RunStepError
-from pipeline.logs import configure_logging
-from reports import DeliveryError
-from storage import StorageError
-from storage.records import to_jsonable
+from . import __version__
+from .config import Settings, load_settings
+from .errors import ConfigError, LitwatchError, QueryError, RunLockedError, RunStepError
+from .logs import configure_logging
+from litwatch.reports import DeliveryError
+from litwatch.storage import StorageError
+from litwatch.storage.records import to_jsonable
 
 log = logging.getLogger("litwatch")
 
@@ -164,8 +164,8 @@ def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -
 # --- commands ------------------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.progress import progress_for
-    from pipeline.runner import Runner, RunRequest
+    from .progress import progress_for
+    from .runner import Runner, RunRequest
 
     progress = progress_for(sys.stderr)
     request = RunRequest(
@@ -226,9 +226,9 @@ def _install_stop_handlers() -> Any:
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import repository
-    from storage.engine import make_engine, session_scope
-    from storage.migrate import upgrade
+    from litwatch.storage import repository
+    from litwatch.storage.engine import make_engine, session_scope
+    from litwatch.storage.migrate import upgrade
 
     upgrade(settings.database_url)
     with session_scope(make_engine(settings.database_url)) as s:
@@ -268,9 +268,9 @@ def _run_json(r: Any) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import repository
-    from storage.engine import make_engine, session_scope
-    from storage.migrate import upgrade
+    from litwatch.storage import repository
+    from litwatch.storage.engine import make_engine, session_scope
+    from litwatch.storage.migrate import upgrade
 
     upgrade(settings.database_url)
     with session_scope(make_engine(settings.database_url)) as s:
@@ -300,7 +300,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.watchlist import load_watchlist, validate_term
+    from .watchlist import load_watchlist, validate_term
 
     articles = load_watchlist(settings.queries_dir)
     for article in articles:
@@ -315,7 +315,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.migrate import current, downgrade, upgrade
+    from litwatch.storage.migrate import current, downgrade, upgrade
 
     if args.action == "upgrade":
         upgrade(settings.database_url)
@@ -326,7 +326,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.replay import serve
+    from .replay.server import serve
 
     print(f"serving {args.corpus} as E-utilities on http://127.0.0.1:{args.port}/entrez/eutils/ (Ctrl-C stops)")
     serve(args.corpus, args.port, rate_limit=args.rate)
@@ -334,7 +334,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.demo import run_demo
+    from .demo import run_demo
 
     for line in run_demo(settings, args.out):
         print(line)
@@ -342,8 +342,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.digest_job import DigestRequest, make_digest, to_datetime
-    from reports.render import render_atom, render_html, render_json, render_markdown
+    from .digest_run import DigestRequest, make_digest, to_datetime
+    from litwatch.reports.render import render_atom, render_html, render_json, render_markdown
 
     request = DigestRequest(
         since=to_datetime(args.since) if args.since else None,
@@ -368,9 +368,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.status import collect_status, format_status
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
+    from .status import collect_status, format_status
+    from litwatch.storage.engine import make_engine
+    from litwatch.storage.migrate import upgrade
 
     upgrade(settings.database_url)
     st = collect_status(settings, make_engine(settings.database_url))
@@ -382,7 +382,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.scheduler import run_forever, validate_schedule
+    from .scheduler import run_forever, validate_schedule
 
     validate_schedule(settings)
     print(f"litwatch scheduler: time zone {settings.schedule.timezone}; fetch '{settings.schedule.fetch}', "
@@ -395,7 +395,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _profile(settings: Settings, article_path: Path | None) -> Any:
-    from pipeline.watchlist import load_article, load_watchlist
+    from .watchlist import load_article, load_watchlist
 
     if article_path is not None:
         return load_article(article_path)
@@ -406,7 +406,7 @@ def _profile(settings: Settings, article_path: Path | None) -> Any:
 
 
 def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.evaluate import assess_file
+    from .assess.evaluate import assess_file
 
     assessments = assess_file(_read(args.file), _profile(settings, args.article))
     for x in assessments:
@@ -423,7 +423,7 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.evaluate import assess_file, evaluate, format_report
+    from .assess.evaluate import assess_file, evaluate, format_report
 
     labels = []
     for n, line in enumerate(_read(args.labels).decode("utf-8").splitlines(), 1):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.errors import ConfigError
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -14,18 +14,18 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from pipeline.config import Settings
-from pipeline.digest_job import DigestRequest, make_digest
-from pipeline.evaluate import assess_file, evaluate
-from pipeline.replay import Corpus, ReplayServer
-from pipeline.runner import Runner, RunRequest
-from pipeline.watchlist import load_watchlist
-from storage import repository
-from storage.engine import session_scope
+from .config import Settings
+from .digest_run import DigestRequest, make_digest
+from .assess.evaluate import assess_file, evaluate
+from .replay.server import Corpus, ReplayServer
+from .runner import Runner, RunRequest
+from .watchlist import load_watchlist
+from litwatch.storage import repository
+from litwatch.storage.engine import session_scope
 
 
 def demo_corpus_dir() -> Path:
-    return Path(str(resources.files("pipeline") / "demo_corpus"))
+    return Path(str(resources.files("litwatch.pipeline.replay") / "demo_corpus"))
 
 
 def demo_settings(settings: Settings, out_dir: Path, base_url: str) -> Settings:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from pipeline.config import Settings
-from storage import repository
+from .config import Settings
+from litwatch.storage import repository
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

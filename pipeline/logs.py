@@ -21,6 +21,8 @@ _process_run_id = NO_RUN
 _SECRET_PARAM = re.compile(r"(api_key=|password=)[^&\s'\"]+", re.IGNORECASE)
 _VERBOSITY = (logging.WARNING, logging.INFO, logging.DEBUG)
 
+LIBRARY_LOGGERS = ("urllib3", "sqlalchemy", "alembic", "apscheduler")
+
 FORMAT = "%(asctime)s %(levelname)s run=%(run_id)s %(name)s: %(message)s"
 
 
@@ -72,9 +74,6 @@ def configure_logging(verbose: int = 0, log_file: Path | None = None, secrets: t
     raw = os.environ.get("LITWATCH_LOGLEVEL")
     env_level = level_from_env(raw)
     console_level = env_level if env_level is not None else _VERBOSITY[min(verbose, 2)]
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
     flt = _ContextFilter(secrets)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(console_level)
@@ -87,11 +86,17 @@ def configure_logging(verbose: int = 0, log_file: Path | None = None, secrets: t
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(flt)
-        root.addHandler(handler)
-    root.setLevel(min(h.level for h in handlers))
+    # Our loggers (`litwatch.*`) and the libraries whose words reach an operator get our handlers; the root logger
+    # is left alone, so an application embedding litwatch keeps its own logging set-up.
     quiet = logging.DEBUG if console_level <= logging.DEBUG and verbose >= 3 else logging.WARNING
-    for noisy in ("urllib3", "sqlalchemy", "alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(quiet)
+    for name, level in (("litwatch", min(h.level for h in handlers)), *((n, quiet) for n in LIBRARY_LOGGERS)):
+        logger = logging.getLogger(name)
+        for old_handler in list(logger.handlers):
+            logger.removeHandler(old_handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
     if raw and env_level is None:
         logging.getLogger(__name__).warning(
             "LITWATCH_LOGLEVEL=%r is not a log level (use DEBUG, INFO, WARNING, ERROR); ignored", raw

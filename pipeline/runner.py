@@ -23,10 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.assess import RULESET_VERSION, assess, check_cited_study
-from pipeline.config import Settings
-from pipeline.errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
-from pipeline.eutils import (
+from .assess.verdict import RULESET_VERSION, assess, check_cited_study
+from .config import Settings
+from .errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
+from .ncbi.client import (
     DateWindow,
     EutilsClient,
     FetchedBatch,
@@ -35,16 +35,16 @@ from pipeline.eutils import (
     is_ncbi_dtd_url,
     shared_rate_limiter,
 )
-from pipeline.logs import set_run_id
-from pipeline.prefetch import prefetch
-from pipeline.progress import NullProgress, Progress
-from pipeline.pubmed_xml import DtdUnavailableError, configure_dtd_cache, parse_efetch
-from pipeline.watchlist import CitedStudy, SavedQuery, WatchedArticle, load_watchlist
-from storage import StorageError, repository
-from storage.engine import make_engine, session_scope
-from storage.locks import LockHeld, RunLock
-from storage.migrate import upgrade
-from storage.records import Article, ParsedBatch, RunSummary
+from .logs import set_run_id
+from .ncbi.prefetch import prefetch
+from .progress import NullProgress, Progress
+from .pubmed.parse import DtdUnavailableError, configure_dtd_cache, parse_efetch
+from .watchlist import CitedStudy, SavedQuery, WatchedArticle, load_watchlist
+from litwatch.storage import StorageError, repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.locks import LockHeld, RunLock
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.records import Article, ParsedBatch, RunSummary
 
 log = logging.getLogger(__name__)
 

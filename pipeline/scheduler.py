@@ -24,10 +24,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from pipeline.config import Settings
-from pipeline.errors import ConfigError, LitwatchError, RunLockedError
-from pipeline.logs import set_run_id
-from storage import StorageError
+from .config import Settings
+from .errors import ConfigError, LitwatchError, RunLockedError
+from .logs import set_run_id
+from litwatch.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,8 @@ def validate_schedule(settings: Settings) -> None:
 
 def default_jobs(settings: Settings, stop: threading.Event) -> dict[str, Job]:
     """fetch = `litwatch run --trigger scheduler`; digest = `litwatch digest --send` (when mail is enabled)."""
-    from pipeline.digest_job import DigestRequest, make_digest
-    from pipeline.runner import Runner, RunRequest
+    from .digest_run import DigestRequest, make_digest
+    from .runner import Runner, RunRequest
 
     def fetch() -> None:
         try:
@@ -128,8 +128,8 @@ def default_jobs(settings: Settings, stop: threading.Event) -> dict[str, Job]:
 def record_skipped(settings: Settings, kind: str, reason: Exception) -> None:
     """A scheduled job that found another run holding the lock is an outcome too: it goes into the history as a
     run with status "skipped", so `litwatch runs` and the digest's run health show that the slot was missed."""
-    from storage import repository
-    from storage.engine import make_engine, session_scope
+    from litwatch.storage import repository
+    from litwatch.storage.engine import make_engine, session_scope
 
     now = datetime.now(UTC)
     with session_scope(make_engine(settings.database_url)) as s:

@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.config import Settings
-from pipeline.digest_job import DIGEST_LOCK
-from pipeline.health import EPOCH, zero_result_warnings
-from pipeline.watchlist import load_watchlist
-from storage import repository
-from storage.engine import session_scope
-from storage.locks import DEFAULT_NAME, lock_holder
-from storage.records import RunSummary
+from .config import Settings
+from .digest_run import DIGEST_LOCK
+from .health import EPOCH, zero_result_warnings
+from .watchlist import load_watchlist
+from litwatch.storage import repository
+from litwatch.storage.engine import session_scope
+from litwatch.storage.locks import DEFAULT_NAME, lock_holder
+from litwatch.storage.records import RunSummary
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import QueryError
-from pipeline.pubmed_term import validate_term
+from .errors import QueryError
+from .pubmed.term import validate_term
 
 ARTICLE_FILE = "article.toml"
 INTERVENTIONS: tuple[str, ...] = ("stem-cells", "exosomes", "gene-therapy")

@@ -19,9 +19,9 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Literal
 
-from reports import DeliveryError
-from reports.digest import Digest, subject_line
-from reports.render import render_atom, render_html, render_json, render_markdown
+from . import DeliveryError
+from .digest import Digest, subject_line
+from .render import render_atom, render_html, render_json, render_markdown
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from reports.digest import Digest, subject_line
-from reports.sanitize import escape_markdown, sanitize_inline_html
+from .digest import Digest, subject_line
+from .sanitize import escape_markdown, sanitize_inline_html
 
 JSON_FORMAT = "litwatch-digest/1"
 
@@ -55,7 +55,7 @@ def _duration(seconds: float | None) -> str:
 
 def _make_environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("reports", "templates"),
+        loader=PackageLoader("litwatch.reports", "templates"),
         undefined=StrictUndefined,
         autoescape=select_autoescape(
             enabled_extensions=("html.j2", "xml.j2"), default=False, default_for_string=False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from reports.sanitize import clean_text
-from storage.records import Article
+from .sanitize import clean_text
+from litwatch.storage.records import Article
 
 CONCLUSION_LIMIT = 420  # characters: two sentences of a typical abstract, enough to judge without clicking
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage import records
+from . import records
 
 CHUNK = 500  # ids per IN list / rows per executemany: well under SQLite's and PostgreSQL's parameter limits
 _T = TypeVar("_T")

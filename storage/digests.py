@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.schema import DigestRow
+from .schema import DigestRow
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage import StorageError
-from storage.engine import describe, engine_url
-from storage.schema import RunLockRow
+from . import StorageError
+from .engine import describe, engine_url
+from .schema import RunLockRow
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage import StorageError
-from storage.engine import describe, engine_url, make_engine, safe_url
+from . import StorageError
+from .engine import describe, engine_url, make_engine, safe_url
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.bulk import aware, canonical_hash, chunks, insert_ignore, jsonable
-from storage.digests import (
+from .bulk import aware, canonical_hash, chunks, insert_ignore, jsonable
+from .digests import (
     DigestRecord,
     last_digest,
     mark_digest_failed,
@@ -27,8 +27,8 @@ from storage.digests import (
     sent_item_keys,
     unsent_digests,
 )
-from storage.records import Article, Assessment, CitedStudyStatus, StoredArticle
-from storage.runs import (
+from .records import Article, Assessment, CitedStudyStatus, StoredArticle
+from .runs import (
     QueryHealth,
     completed_slices,
     finish_query_run,
@@ -42,7 +42,7 @@ from storage.runs import (
     start_query_run,
     start_run,
 )
-from storage.schema import ArticleRow, ArticleVersionRow, AssessmentRow, CitedCheckRow, QueryHitRow
+from .schema import ArticleRow, ArticleVersionRow, AssessmentRow, CitedCheckRow, QueryHitRow
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.bulk import aware, chunks
-from storage.records import QueryRunStats, RunSummary
-from storage.schema import BackfillSliceRow, QueryRunRow, RunRow, WatermarkRow
+from .bulk import aware, chunks
+from .records import QueryRunStats, RunSummary
+from .schema import BackfillSliceRow, QueryRunRow, RunRow, WatermarkRow
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings, load_settings
-from pipeline.replay import Corpus, ReplayServer
-from pipeline.runner import Runner, RunRequest
+from litwatch.pipeline.config import Settings, load_settings
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.runner import Runner, RunRequest
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_fault_matrix import db_state, expected_ids
 
@@ -66,7 +66,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def start_cli(cfg: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--config", str(cfg), *args],
+        [sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(cfg), *args],
         cwd=REPO, env=cli_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -186,7 +186,7 @@ def test_read_only_database_fails_with_one_line_and_is_not_touched(
     before = path.read_bytes()
     ro_url = f"sqlite:///file:{path}?mode=ro&uri=true"
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--config", str(cfg), "run", *WINDOW],
+        [sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(cfg), "run", *WINDOW],
         cwd=REPO, env=cli_env(LITWATCH_STORAGE__URL=ro_url), capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 1, done.stderr

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import Settings, load_settings
-from pipeline.errors import QueryError, RunStepError
-from pipeline.replay import Corpus, ReplayServer
-from pipeline.runner import Runner, RunRequest
-from storage import repository
-from storage.engine import make_engine, session_scope
+from litwatch.pipeline.config import Settings, load_settings
+from litwatch.pipeline.errors import QueryError, RunStepError
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.runner import Runner, RunRequest
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def stored_rows(db_url: str) -> list[tuple[str, int, str]]:
 
 def hit_pmids(corpus: Corpus, settings: Settings) -> set[str]:
     """What the saved searches should find in the corpus, by the replay server's own matcher."""
-    from pipeline.watchlist import load_watchlist
+    from litwatch.pipeline.watchlist import load_watchlist
 
     found: set[str] = set()
     for article in load_watchlist(settings.queries_dir):
@@ -136,7 +136,7 @@ def test_phrase_not_found_stops_the_query_with_its_name(tmp_path: Path, server: 
 
 def test_cli_run_then_runs_and_show(tmp_path: Path, server: ReplayServer, sqlite_url: str) -> None:
     settings = make_settings(tmp_path, server.base_url, sqlite_url)
-    cli = [sys.executable, "-m", "pipeline.cli", "--config", settings.source]
+    cli = [sys.executable, "-m", "litwatch.pipeline.cli", "--config", settings.source]
     done = subprocess.run([*cli, "run", "--since", "2026-09-01", "--until", "2026-11-24", "--no-cited"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -162,7 +162,7 @@ def test_cli_errors_are_one_line_with_exit_code(
 ) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text(config + f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n')
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--config", str(cfg), *args],
+    done = subprocess.run([sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(cfg), *args],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == code, done.stderr
     import re

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import Settings
-from pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
-from pipeline.eutils import DateWindow, download_dtd, full_term, is_ncbi_dtd_url
-from pipeline.pubmed_xml import DtdUnavailableError
-from pipeline.replay import Corpus, ReplayServer
-from pipeline.runner import Runner, RunRequest
-from pipeline.watchlist import load_watchlist
-from storage.engine import make_engine
+from litwatch.pipeline.config import Settings
+from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
+from litwatch.pipeline.ncbi.client import DateWindow, download_dtd, full_term, is_ncbi_dtd_url
+from litwatch.pipeline.pubmed.parse import DtdUnavailableError
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.runner import Runner, RunRequest
+from litwatch.pipeline.watchlist import load_watchlist
+from litwatch.storage.engine import make_engine
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_end_to_end import make_settings
 

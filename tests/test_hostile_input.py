@@ -19,13 +19,13 @@ import defusedxml.ElementTree as safe_et
 import pytest
 import sqlalchemy as sa
 
-from pipeline.digest_job import DigestRequest, make_digest
-from pipeline.errors import ParseError, RunStepError
-from pipeline.pubmed_xml import DtdUnavailableError
-from pipeline.replay import Corpus, ReplayServer
-from pipeline.runner import Runner, RunRequest
-from storage import repository
-from storage.engine import make_engine, session_scope
+from litwatch.pipeline.digest_run import DigestRequest, make_digest
+from litwatch.pipeline.errors import ParseError, RunStepError
+from litwatch.pipeline.pubmed.parse import DtdUnavailableError
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.runner import Runner, RunRequest
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_end_to_end import make_settings
 from tests.test_fault_matrix import (
@@ -194,10 +194,10 @@ _CHILD = r"""
 import json, resource, sys
 from datetime import date
 from pathlib import Path
-from pipeline.config import load_settings
-from pipeline.eutils import DateWindow
-from pipeline.pubmed_xml import parse_efetch
-from pipeline.runner import make_client
+from litwatch.pipeline.config import load_settings
+from litwatch.pipeline.ncbi.client import DateWindow
+from litwatch.pipeline.pubmed.parse import parse_efetch
+from litwatch.pipeline.runner import make_client
 settings = load_settings(Path(sys.argv[1]), env={"NCBI_API_KEY": "k"})
 client = make_client(settings)
 window = DateWindow(date(2026, 3, 1), date(2026, 3, 31))
@@ -286,7 +286,7 @@ def test_a_secret_in_the_config_file_is_warned_about_by_the_cli(
         body += '[ncbi]\nemail = "a@b.org"\n'
     cfg.write_text(body + f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n')
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("LITWATCH_", "NCBI_", "SMTP_"))}
-    cli = [sys.executable, "-m", "pipeline.cli", "--config", str(cfg)]
+    cli = [sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(cfg)]
     check = subprocess.run([*cli, "check"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
     assert check.returncode == 0, check.stderr
     warning = rf"\[{section}\] {key} is a secret and belongs in the environment"

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.replay import Corpus, ReplayServer
-from storage import repository
-from storage.engine import make_engine, session_scope
-from storage.locks import lock_holder
-from storage.records import RunSummary
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.locks import lock_holder
+from litwatch.storage.records import RunSummary
 from tests.conftest import DOMAIN_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def litwatch(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", "--config", str(config), *args]
+    return [sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(config), *args]
 
 
 def start(config: Path, *args: str, **env: str) -> subprocess.Popen[str]:
@@ -166,7 +166,7 @@ def slow_server(domain: Corpus) -> Iterator[ReplayServer]:
 
 
 def stem_cell_hits(domain: Corpus, queries: Path) -> set[str]:
-    from pipeline.watchlist import load_watchlist
+    from litwatch.pipeline.watchlist import load_watchlist
 
     (article,) = load_watchlist(queries)
     return {pmid for q in article.queries for pmid in domain.search(q.term)}

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from pipeline.replay import Corpus, ReplayServer
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
 from tests.conftest import DOMAIN_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_secrets_never_appear_in_logs_outputs_database_or_digests(tmp_path: Path
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LITWATCH_", "NCBI_", "SMTP_"))}
         env |= {"NCBI_API_KEY": API_KEY, "LITWATCH_MAIL__PASSWORD": PASSWORD}
         log = tmp_path / "litwatch.log"
-        cli = [sys.executable, "-m", "pipeline.cli", "--config", str(cfg), "-vv", "--log-file", str(log)]
+        cli = [sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(cfg), "-vv", "--log-file", str(log)]
         outputs: list[str] = []
 
         def litwatch(*args: str) -> subprocess.CompletedProcess[str]:

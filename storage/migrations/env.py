@@ -9,7 +9,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from storage.schema import Base
+from litwatch.storage.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -33,7 +33,7 @@ def main() -> None:
         _run(connection)
         return
     # Plain Alembic CLI: configure logging from the ini and open our own engine.
-    from storage.engine import make_engine
+    from litwatch.storage.engine import make_engine
 
     if config.config_file_name is not None:
         fileConfig(config.config_file_name)

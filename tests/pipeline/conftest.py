@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.replay import Corpus, ReplayServer
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
 from tests.conftest import DOMAIN_RECORDS
 
 ReplayFactory = Callable[..., ReplayServer]

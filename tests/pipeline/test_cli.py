@@ -16,32 +16,41 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli
-from pipeline.logs import configure_logging, level_from_env, set_run_id
-from pipeline.progress import BarProgress, LogProgress, progress_for
-from storage import repository
-from storage.engine import make_engine, session_scope
-from storage.migrate import upgrade
+from litwatch.pipeline import cli
+from litwatch.pipeline.logs import LIBRARY_LOGGERS, configure_logging, level_from_env, set_run_id
+from litwatch.pipeline.progress import BarProgress, LogProgress, progress_for
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.migrate import upgrade
 from tests.test_operations import LINE, queries_dir, write_config
 
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    """configure_logging replaces the root handlers (pytest's too): put everything back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    noisy = {name: logging.getLogger(name).level for name in ("urllib3", "sqlalchemy", "alembic", "apscheduler")}
+    """configure_logging replaces the handlers of `litwatch` and the library loggers: put everything back after."""
+    names = ("litwatch", *LIBRARY_LOGGERS)
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in names}
     yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        if handler not in handlers:
-            handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    for name, lvl in noisy.items():
-        logging.getLogger(name).setLevel(lvl)
-    set_run_id(None)
+    for name, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            if handler not in handlers:
+                handler.close()
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def test_configure_logging_leaves_the_root_logger_alone(restore_logging: None) -> None:
+    """An application that embeds litwatch keeps its own root set-up; litwatch's lines go to litwatch's handlers."""
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    configure_logging(verbose=1)
+    assert (list(root.handlers), root.level) == before
+    assert logging.getLogger("litwatch").handlers and not logging.getLogger("litwatch").propagate
 
 
 # --- help ------------------------------------------------------------------------------------------------------
@@ -160,22 +169,22 @@ def test_every_log_line_carries_the_run_id_also_from_helper_threads(
 ) -> None:
     log_file = tmp_path / "logs" / "litwatch.log"
     configure_logging(0, log_file)
-    log = logging.getLogger("pipeline.runner")
+    log = logging.getLogger("litwatch.pipeline.runner")
     log.info("before any run")
     set_run_id(7)
     log.info("in run")
-    helper = threading.Thread(target=lambda: logging.getLogger("pipeline.eutils").warning("from a helper"))
+    helper = threading.Thread(target=lambda: logging.getLogger("litwatch.pipeline.ncbi.client").warning("from a helper"))
     helper.start()
     helper.join()
     set_run_id(None)
     log.info("after the run")
-    for handler in logging.getLogger().handlers:
+    for handler in logging.getLogger("litwatch").handlers:
         handler.flush()
     lines = log_file.read_text(encoding="utf-8").splitlines()
     assert all(LINE.match(line) for line in lines), lines
     assert [re.search(r"run=(\S+)", line)[1] for line in lines] == ["-", "7", "7", "-"]  # type: ignore[index]
     err = capsys.readouterr().err.splitlines()  # the console shows WARNING and up by default
-    assert len(err) == 1 and " WARNING run=7 pipeline.eutils: from a helper" in err[0]
+    assert len(err) == 1 and " WARNING run=7 litwatch.pipeline.ncbi.client: from a helper" in err[0]
 
 
 @pytest.mark.parametrize(
@@ -198,7 +207,7 @@ def test_litwatch_loglevel_and_verbose_set_the_console_level(
     else:
         monkeypatch.setenv("LITWATCH_LOGLEVEL", env)
     configure_logging(verbose)
-    log = logging.getLogger("pipeline.runner")
+    log = logging.getLogger("litwatch.pipeline.runner")
     log.debug("d")
     log.info("i")
     log.warning("w")
@@ -219,8 +228,8 @@ def test_a_bad_litwatch_loglevel_is_named_and_ignored(monkeypatch: pytest.Monkey
 def test_secrets_are_redacted_from_log_lines(tmp_path: Path, restore_logging: None) -> None:
     log_file = tmp_path / "litwatch.log"
     configure_logging(0, log_file, secrets=("hunter2-smtp",))
-    logging.getLogger("pipeline.eutils").warning("GET https://x/esearch.fcgi?db=pubmed&api_key=abc123def&term=x")
-    logging.getLogger("reports.delivery").warning("login with %s failed", "hunter2-smtp")
+    logging.getLogger("litwatch.pipeline.ncbi.client").warning("GET https://x/esearch.fcgi?db=pubmed&api_key=abc123def&term=x")
+    logging.getLogger("litwatch.reports.delivery").warning("login with %s failed", "hunter2-smtp")
     text = log_file.read_text(encoding="utf-8")
     assert "abc123def" not in text and "hunter2-smtp" not in text
     assert "api_key=***&term=x" in text and "login with *** failed" in text

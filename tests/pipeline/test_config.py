@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import NCBI_BASE_URL, load_settings
-from pipeline.errors import ConfigError
+from litwatch.pipeline.config import NCBI_BASE_URL, load_settings
+from litwatch.pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

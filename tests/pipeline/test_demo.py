@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import load_settings
-from pipeline.demo import demo_corpus_dir, run_demo
+from litwatch.pipeline.config import load_settings
+from litwatch.pipeline.demo import demo_corpus_dir, run_demo
 
 REPO = Path(__file__).resolve().parents[2]
 

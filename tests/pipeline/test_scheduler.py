@@ -15,15 +15,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from pipeline.config import load_settings
-from pipeline.errors import ConfigError, QueryError, RunLockedError
-from pipeline.logs import current_run_id, set_run_id
-from pipeline.replay import ReplayServer
-from pipeline.scheduler import build_scheduler, cron_trigger, crontab_weekdays, default_jobs, guarded, run_forever
-from storage import repository
-from storage.engine import make_engine, session_scope
-from storage.locks import RunLock
-from storage.migrate import upgrade
+from litwatch.pipeline.config import load_settings
+from litwatch.pipeline.errors import ConfigError, QueryError, RunLockedError
+from litwatch.pipeline.logs import current_run_id, set_run_id
+from litwatch.pipeline.replay.server import ReplayServer
+from litwatch.pipeline.scheduler import build_scheduler, cron_trigger, crontab_weekdays, default_jobs, guarded, run_forever
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.locks import RunLock
+from litwatch.storage.migrate import upgrade
 from tests.test_operations import queries_dir, write_config
 
 WEDNESDAY = datetime(2026, 11, 25, 12, 1, tzinfo=UTC)
@@ -179,7 +179,7 @@ def test_guarded_job_logs_its_failure_and_returns(
         set_run_id(41)
         raise raised
 
-    with caplog.at_level(logging.INFO, logger="pipeline.scheduler"):
+    with caplog.at_level(logging.INFO, logger="litwatch.pipeline.scheduler"):
         guarded("fetch", job)()
     assert any(r.levelno == level and r.getMessage().startswith(message) for r in caplog.records), caplog.text
     assert current_run_id() == "-"  # the next job on this worker thread starts without the old run id

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from reports.digest import Digest, DigestInput, build_digest
-from storage.records import Assessment, CitedStudyStatus, QueryRunStats, RunSummary, StoredArticle
+from litwatch.reports.digest import Digest, DigestInput, build_digest
+from litwatch.storage.records import Assessment, CitedStudyStatus, QueryRunStats, RunSummary, StoredArticle
 from tests.reports.domain_records import domain_articles
 
 PERIOD_START = datetime(2026, 11, 13, 6, 0, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from pipeline.pubmed_xml import parse_efetch
-from storage.records import Article
+from litwatch.pipeline.pubmed.parse import parse_efetch
+from litwatch.storage.records import Article
 from tests.conftest import DOMAIN_RECORDS
 
 

@@ -14,10 +14,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from reports import DeliveryError
-from reports.delivery import MailSettings, build_message, send_digest, write_digest_files
-from reports.digest import Digest
-from reports.render import render_html
+from litwatch.reports import DeliveryError
+from litwatch.reports.delivery import MailSettings, build_message, send_digest, write_digest_files
+from litwatch.reports.digest import Digest
+from litwatch.reports.render import render_html
 
 
 class _Boom:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reports.digest import (
+from litwatch.reports.digest import (
     Digest,
     DigestInput,
     SummaryLine,
@@ -19,8 +19,8 @@ from reports.digest import (
     split_sentences,
     subject_line,
 )
-from reports.items import DESIGN_LABELS, DESIGN_ORDER, split_reasons
-from storage.records import (
+from litwatch.reports.items import DESIGN_LABELS, DESIGN_ORDER, split_reasons
+from litwatch.storage.records import (
     AbstractSection,
     Article,
     Assessment,
@@ -398,7 +398,7 @@ def test_awareness_note_for_a_study_already_cited() -> None:
 
 
 def test_every_design_the_assessment_emits_has_a_label_and_a_rank() -> None:
-    from pipeline.assess import _DESIGN_WORDS  # the assessment's own table of design codes
+    from litwatch.pipeline.assess.verdict import _DESIGN_WORDS  # the assessment's own table of design codes
 
     assert set(DESIGN_LABELS) == set(DESIGN_ORDER) == set(_DESIGN_WORDS)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from reports.digest import Digest, build_digest
-from reports.render import render_atom, render_html, render_json, render_markdown
-from storage.records import AbstractSection, Accession, Article, Assessment, StoredArticle
+from litwatch.reports.digest import Digest, build_digest
+from litwatch.reports.render import render_atom, render_html, render_json, render_markdown
+from litwatch.storage.records import AbstractSection, Accession, Article, Assessment, StoredArticle
 from tests.reports.conftest import golden_input
 
 GOLDEN = Path(__file__).parent / "golden"

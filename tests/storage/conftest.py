@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from storage.engine import make_engine
-from storage.migrate import upgrade
-from storage.records import AbstractSection, Article, Author, PublicationType
+from litwatch.storage.engine import make_engine
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.records import AbstractSection, Article, Author, PublicationType
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from storage import StorageError
-from storage.engine import make_engine, safe_url, session_scope
-from storage.migrate import upgrade
-from storage.repository import get_article, upsert_articles
+from litwatch.storage import StorageError
+from litwatch.storage.engine import make_engine, safe_url, session_scope
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.repository import get_article, upsert_articles
 from tests.storage.conftest import article, at
 
 

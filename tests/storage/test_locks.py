@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage import StorageError
-from storage.engine import make_engine
-from storage.locks import LockHeld, RunLock, default_holder, holder_process_is_gone, lock_holder
-from storage.migrate import upgrade
-from storage.schema import RunLockRow
+from litwatch.storage import StorageError
+from litwatch.storage.engine import make_engine
+from litwatch.storage.locks import LockHeld, RunLock, default_holder, holder_process_is_gone, lock_holder
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.schema import RunLockRow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # until told to release. The barrier makes both contenders try while the other is alive.
 CONTENDER = """
 import sys
-from storage.engine import make_engine
-from storage.locks import LockHeld, RunLock
+from litwatch.storage.engine import make_engine
+from litwatch.storage.locks import LockHeld, RunLock
 url, holder = sys.argv[1], sys.argv[2]
 lock = RunLock(make_engine(url), holder=holder, stale_after=float(sys.argv[3]), heartbeat=0.1)
 print("ready", flush=True)

@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from pipeline.pubmed_xml import parse_efetch
-from storage import repository
-from storage.bulk import canonical_hash, jsonable
-from storage.engine import make_engine, session_scope
-from storage.migrate import upgrade
-from storage.records import Accession, Assessment, CommentCorrection, MeshHeading
+from litwatch.pipeline.pubmed.parse import parse_efetch
+from litwatch.storage import repository
+from litwatch.storage.bulk import canonical_hash, jsonable
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.records import Accession, Assessment, CommentCorrection, MeshHeading
 from tests.conftest import DOMAIN_RECORDS, FIXTURES
 from tests.storage.conftest import T0, article, at
 
@@ -186,10 +186,10 @@ def test_a_runner_batch_is_stored_in_constant_statements(tmp_path: Path, sqlite_
     """The runner's transaction per efetch batch (records, hits, assessments) does not grow with the batch:
     assessments go in with one bulk save_assessments, not one statement per record."""
     from benchmarks.corpus import efetch_chunks
-    from pipeline.eutils import FetchedBatch
-    from pipeline.replay import Corpus
-    from pipeline.runner import Runner, _QueryTally
-    from pipeline.watchlist import load_watchlist
+    from litwatch.pipeline.ncbi.client import FetchedBatch
+    from litwatch.pipeline.replay.server import Corpus
+    from litwatch.pipeline.runner import Runner, _QueryTally
+    from litwatch.pipeline.watchlist import load_watchlist
     from tests.test_end_to_end import make_settings
 
     corpus = Corpus.replicated(Corpus.from_files([DOMAIN_RECORDS]), n, 40_000_000, T0.date(), T0.date())

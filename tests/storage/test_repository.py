@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from storage.engine import session_scope
-from storage.records import Assessment, CitedStudyStatus, CommentCorrection
-from storage.repository import (
+from litwatch.storage.engine import session_scope
+from litwatch.storage.records import Assessment, CitedStudyStatus, CommentCorrection
+from litwatch.storage.repository import (
     article_history,
     articles_needing_assessment,
     assessment_history,

@@ -15,8 +15,8 @@ import pytest
 import requests
 from Bio import Entrez
 
-from pipeline.replay import Corpus, Faults, ReplayServer, serve
-from pipeline.replay_corpus import QuerySyntaxError
+from litwatch.pipeline.replay.server import Corpus, Faults, ReplayServer, serve
+from litwatch.pipeline.replay.corpus import QuerySyntaxError
 from tests.conftest import DOMAIN_RECORDS, FIXTURES
 from tests.pipeline.conftest import ReplayFactory
 

@@ -14,11 +14,11 @@ import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from pipeline import assess_signals as sig
-from pipeline.assess_design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
-from pipeline.pubmed_xml import parse_efetch
-from pipeline.watchlist import CitedStudy, WatchedArticle
-from storage.records import Article, Assessment, CitedStudyStatus
+from . import signals as sig
+from .design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
+from ..pubmed.parse import parse_efetch
+from ..watchlist import CitedStudy, WatchedArticle
+from litwatch.storage.records import Article, Assessment, CitedStudyStatus
 
 RULESET_VERSION = "2026.11.2"
 

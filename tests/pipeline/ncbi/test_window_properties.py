@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import QueryError
-from pipeline.eutils import ESEARCH_CAP, DateWindow, EutilsClient, full_term
-from pipeline.ratelimit import RateLimiter
-from pipeline.replay import Corpus, ReplayServer
+from litwatch.pipeline.errors import QueryError
+from litwatch.pipeline.ncbi.client import ESEARCH_CAP, DateWindow, EutilsClient, full_term
+from litwatch.pipeline.ncbi.ratelimit import RateLimiter
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
 from tests.conftest import DOMAIN_RECORDS
 
 TERM = '"intervertebral disc*"[tiab] OR "disc degeneration"[tiab] OR "Intervertebral Disc Degeneration"[mh]'

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.assess_signals import Guarded, Text, lc_pattern, quote
-from storage.records import Article
+from .signals import Guarded, Text, lc_pattern, quote
+from litwatch.storage.records import Article
 
 DESIGNS: tuple[str, ...] = (
     "rct", "meta-analysis", "systematic-review", "clinical-trial", "case-series", "case-report", "protocol",

@@ -32,9 +32,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
-from pipeline.fetch_pool import ordered_map
-from pipeline.ratelimit import RateLimiter, shared_rate_limiter
+from ..errors import EutilsRequestError, EutilsTransientError, QueryError
+from .in_flight import ordered_map
+from .ratelimit import RateLimiter, shared_rate_limiter
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.assess import assess_file
-from storage.records import VERDICTS, Assessment
+from .verdict import assess_file
+from litwatch.storage.records import VERDICTS, Assessment
 
 MISSING = "missing"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from storage.records import Article
+from litwatch.storage.records import Article
 
 # Only the first MAX_ABSTRACT_CHARS of an abstract are read: a study states its design, population, size and
 # follow-up long before that (real abstracts are a few thousand characters), and the cap keeps one

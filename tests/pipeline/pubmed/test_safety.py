@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import ParseError
-from pipeline.xml_safety import PROLOG_LIMIT, Prolog, check_prolog
+from litwatch.pipeline.errors import ParseError
+from litwatch.pipeline.pubmed.safety import PROLOG_LIMIT, Prolog, check_prolog
 from tests.conftest import DOMAIN_RECORDS, FIXTURES
 
 PUBMED_DOCTYPE = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '

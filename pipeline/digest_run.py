@@ -19,19 +19,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.config import Settings
-from pipeline.errors import RunLockedError
-from pipeline.health import zero_result_warnings
-from pipeline.logs import set_run_id
-from pipeline.watchlist import WatchedArticle, load_watchlist
-from reports import DeliveryError
-from reports.delivery import MailSettings, send_digest, write_digest_files
-from reports.digest import Digest, DigestInput, build_digest
-from storage import repository
-from storage.engine import make_engine, session_scope
-from storage.locks import LockHeld, RunLock
-from storage.migrate import upgrade
-from storage.schema import ArticleRow
+from .config import Settings
+from .errors import RunLockedError
+from .health import zero_result_warnings
+from .logs import set_run_id
+from .watchlist import WatchedArticle, load_watchlist
+from litwatch.reports import DeliveryError
+from litwatch.reports.delivery import MailSettings, send_digest, write_digest_files
+from litwatch.reports.digest import Digest, DigestInput, build_digest
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.locks import LockHeld, RunLock
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.schema import ArticleRow
 
 log = logging.getLogger(__name__)
 

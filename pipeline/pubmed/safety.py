@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.errors import ParseError
+from ..errors import ParseError
 
 PROLOG_LIMIT = 64 * 1024  # a real prolog is ~250 bytes; anything longer than this is not PubMed
 _ASCII_COMPATIBLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pipeline.fetch_pool import ordered_map
+from litwatch.pipeline.ncbi.in_flight import ordered_map
 
 
 class Gauge:

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from pipeline.config import Settings, load_settings
-from pipeline.digest_job import DigestRequest, make_digest
-from pipeline.replay import ReplayServer
-from pipeline.runner import Runner, RunRequest
-from reports import DeliveryError
-from storage import repository
-from storage.engine import make_engine, session_scope
+from litwatch.pipeline.config import Settings, load_settings
+from litwatch.pipeline.digest_run import DigestRequest, make_digest
+from litwatch.pipeline.replay.server import ReplayServer
+from litwatch.pipeline.runner import Runner, RunRequest
+from litwatch.reports import DeliveryError
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
 from tests.pipeline.conftest import ReplayFactory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,7 +199,7 @@ def test_period_before_the_first_record_says_so(settings: Settings) -> None:
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--config", settings.source, "digest", *args],
+        [sys.executable, "-m", "litwatch.pipeline.cli", "--config", settings.source, "digest", *args],
         capture_output=True, text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL,
     )
 

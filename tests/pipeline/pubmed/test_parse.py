@@ -20,10 +20,10 @@ from Bio.Entrez.Parser import DataHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import ParseError
-from pipeline.inline_markup import normalise_ws
-from pipeline.pubmed_xml import DtdUnavailableError, configure_dtd_cache, iter_efetch, parse_efetch
-from storage.records import Accession, Article, CommentCorrection, PublicationType
+from litwatch.pipeline.errors import ParseError
+from litwatch.pipeline.pubmed.markup import normalise_ws
+from litwatch.pipeline.pubmed.parse import DtdUnavailableError, configure_dtd_cache, iter_efetch, parse_efetch
+from litwatch.storage.records import Accession, Article, CommentCorrection, PublicationType
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, FIXTURES
 
 DOCTYPE_2025 = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '

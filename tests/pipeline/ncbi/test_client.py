@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
-from pipeline.eutils import (
+from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
+from litwatch.pipeline.ncbi.client import (
     DateWindow,
     EutilsClient,
     FetchedBatch,
@@ -22,7 +22,7 @@ from pipeline.eutils import (
     SearchResult,
     shared_rate_limiter,
 )
-from pipeline.replay import Corpus, ReplayServer
+from litwatch.pipeline.replay.server import Corpus, ReplayServer
 from tests.pipeline.conftest import ReplayFactory
 
 WINDOW = DateWindow(date(2026, 9, 23), date(2026, 11, 20))  # the 8 weeks the domain corpus was created in
@@ -444,7 +444,7 @@ def test_retries_log_one_warning_line_each_and_never_the_key(
 ) -> None:
     client = make_client(api_key=KEY, max_retries=3)
     server.faults.inject("any", "503", times=None)
-    caplog.set_level(logging.DEBUG, logger="pipeline.eutils")
+    caplog.set_level(logging.DEBUG, logger="litwatch.pipeline.ncbi.client")
     with pytest.raises(EutilsTransientError) as failure:
         client.count("disc*")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.errors import QueryError
+from ..errors import QueryError
 
 # --- PubMed term syntax --------------------------------------------------------------------------------
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.assess import RULESET_VERSION, assess_file
-from pipeline.evaluate import evaluate, format_report
-from pipeline.watchlist import load_article
-from storage.records import Assessment
+from litwatch.pipeline.assess.verdict import RULESET_VERSION, assess_file
+from litwatch.pipeline.assess.evaluate import evaluate, format_report
+from litwatch.pipeline.watchlist import load_article
+from litwatch.storage.records import Assessment
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 
-ARTICLE_TOML = Path(__file__).resolve().parents[2] / "queries" / "stem-cell-lbp" / "article.toml"
+ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"
 
 
 def _a(pmid: str, verdict: str) -> Assessment:

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
-from pipeline.replay_corpus import Corpus, QuerySyntaxError, parse_term
+from .corpus import Corpus, QuerySyntaxError, parse_term
 
 __all__ = ["Corpus", "Faults", "ReplayServer", "ReplayStats", "serve"]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import assess_design as design_rules
-from pipeline import assess_signals as sig
-from pipeline.assess import (
+from litwatch.pipeline.assess import design as design_rules
+from litwatch.pipeline.assess import signals as sig
+from litwatch.pipeline.assess.verdict import (
     RULESET_VERSION,
     assess,
     assess_file,
@@ -21,9 +21,9 @@ from pipeline.assess import (
     classify,
     match_cited,
 )
-from pipeline.pubmed_xml import parse_efetch
-from pipeline.watchlist import WatchedArticle, load_article
-from storage.records import (
+from litwatch.pipeline.pubmed.parse import parse_efetch
+from litwatch.pipeline.watchlist import WatchedArticle, load_article
+from litwatch.storage.records import (
     AbstractSection,
     Accession,
     Article,
@@ -33,7 +33,7 @@ from storage.records import (
 )
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, FIXTURES
 
-ARTICLE_TOML = Path(__file__).resolve().parents[2] / "queries" / "stem-cell-lbp" / "article.toml"
+ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"
 PROFILE: WatchedArticle = load_article(ARTICLE_TOML)
 DOMAIN = {a.pmid: a for a in parse_efetch(DOMAIN_RECORDS.read_bytes(), "domain").articles}
 LABELS = [json.loads(line) for line in DOMAIN_LABELS.read_text().splitlines()]

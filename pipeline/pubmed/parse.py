@@ -31,10 +31,10 @@ from xml.parsers import expat
 import Bio
 from Bio.Entrez.Parser import DataHandler, ValidationError
 
-from pipeline.errors import ParseError
-from pipeline.inline_markup import plain, render
-from pipeline.xml_safety import PROLOG_LIMIT, Prolog, check_prolog
-from storage.records import (
+from ..errors import ParseError
+from .markup import plain, render
+from .safety import PROLOG_LIMIT, Prolog, check_prolog
+from litwatch.storage.records import (
     AbstractSection,
     Accession,
     Article,
