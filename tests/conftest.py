@@ -5,19 +5,83 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"  # the project's own record sets (built for litwatch; committed)
 DOMAIN_RECORDS = FIXTURES / "domain" / "records.xml"
 DOMAIN_LABELS = FIXTURES / "domain" / "labels.jsonl"
 PG_ADMIN_URL = os.environ.get("LITWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
+# Files taken from other public repositories (eutils/, ctgov/, crossref/) are third-party data: never committed,
+# read in place from the shared folder beside the clone. LITWATCH_SHARED_FIXTURES points elsewhere if needed.
+SHARED_FIXTURES = Path(os.environ.get("LITWATCH_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
+THIRD_PARTY_FOLDERS = ("eutils",)
 
-@pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
-    return FIXTURES
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(path: Path) -> str:
+    return f"third-party fixture {path} is missing (read in place from ../shared/fixtures, never copied)"
+
+
+def third_party(folder: str, name: str = "") -> Path:
+    """The path of a third-party fixture file (or folder). Missing: the test fails under CI=true, else skips."""
+    path = SHARED_FIXTURES / folder / name
+    if not path.exists():
+        if _in_ci():
+            pytest.fail(_missing(path))
+        pytest.skip(_missing(path))
+    return path
+
+
+def eutils(name: str) -> Path:
+    return third_party("eutils", name)
+
+
+@dataclass(frozen=True)
+class ThirdPartyBytes:
+    """A parametrize value standing for a third-party file's bytes, read when the test runs (not at collection),
+    so a missing file skips or fails that test alone. `head` keeps only the first bytes, then appends `tail`."""
+
+    folder: str
+    name: str
+    head: int | None = None
+    tail: bytes = b""
+
+    def read(self) -> bytes:
+        data = third_party(self.folder, self.name).read_bytes()
+        return data if self.head is None else data[: self.head] + self.tail
+
+
+def eutils_bytes(name: str, head: int | None = None, tail: bytes = b"") -> ThirdPartyBytes:
+    return ThirdPartyBytes("eutils", name, head, tail)
+
+
+def body_of(value: bytes | ThirdPartyBytes) -> bytes:
+    return value.read() if isinstance(value, ThirdPartyBytes) else value
+
+
+def third_party_files(folder: str, pattern: str) -> list[Any]:
+    """For parametrize: the folder's files matching `pattern`; when the folder is missing, one placeholder that
+    skips saying why (CI never gets there: the session refuses to start, see pytest_sessionstart)."""
+    directory = SHARED_FIXTURES / folder
+    if directory.is_dir():
+        return sorted(directory.glob(pattern))
+    return [pytest.param(directory / pattern, marks=pytest.mark.skip(reason=_missing(directory)), id="missing")]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI a missing third-party folder fails the run at once, instead of quietly skipping its tests."""
+    missing = [SHARED_FIXTURES / f for f in THIRD_PARTY_FOLDERS if not (SHARED_FIXTURES / f).is_dir()]
+    if missing and _in_ci():
+        pytest.exit(_missing(missing[0]), returncode=1)
 
 
 def _pg_available() -> bool:

@@ -18,10 +18,10 @@ from litwatch.storage.bulk import canonical_hash, jsonable
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.records import Accession, Assessment, CommentCorrection, MeshHeading
-from tests.conftest import DOMAIN_RECORDS, FIXTURES
+from tests.conftest import DOMAIN_RECORDS, ThirdPartyBytes, eutils_bytes
 from tests.storage.conftest import T0, article, at
 
-REAL = [DOMAIN_RECORDS, FIXTURES / "fatcat__pubmedsample_2019.xml", FIXTURES / "Eutils-JSON__efetch.pubmedbook.xml"]
+REAL = [DOMAIN_RECORDS, eutils_bytes("fatcat__pubmedsample_2019.xml"), eutils_bytes("Eutils-JSON__efetch.pubmedbook.xml")]
 
 
 def assessment(pmid: str, content_hash: str | None = "h", verdict: str = "fyi") -> Assessment:
@@ -43,8 +43,9 @@ def real_statements(statements: list[str]) -> list[str]:
 # --- one serialisation per record, equal to the model's ---------------------------------------------------------
 
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
-def test_fast_canonical_form_equals_the_models_on_real_records(path: Path) -> None:
-    articles = parse_efetch(path.read_bytes(), path.name).articles
+def test_fast_canonical_form_equals_the_models_on_real_records(path: Path | ThirdPartyBytes) -> None:
+    body = path.read_bytes() if isinstance(path, Path) else path.read()
+    articles = parse_efetch(body, path.name).articles
     assert articles
     for art in articles:
         record = jsonable(art)

@@ -31,7 +31,7 @@ from litwatch.storage.records import (
     MeshHeading,
     PublicationType,
 )
-from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, FIXTURES
+from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, eutils, third_party
 
 ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"
 PROFILE: WatchedArticle = load_article(ARTICLE_TOML)
@@ -262,7 +262,7 @@ def test_match_cited_by_title_and_pmid() -> None:
 # --- real records from other fixtures -----------------------------------------------------------------------
 
 def _fixture(name: str) -> dict[str, Article]:
-    return {a.pmid: a for a in parse_efetch((FIXTURES / name).read_bytes(), name).articles}
+    return {a.pmid: a for a in parse_efetch(eutils(name).read_bytes(), name).articles}
 
 
 @pytest.mark.parametrize(("file", "pmid", "design", "verdict"), [
@@ -349,7 +349,7 @@ def test_assessment_carries_record_version() -> None:
 
 def _fixture_articles() -> list[Article]:
     records: list[Article] = []
-    for path in sorted(FIXTURES.glob("*.xml")):
+    for path in sorted(third_party("eutils").glob("*.xml")):
         try:
             records += parse_efetch(path.read_bytes(), path.name).articles
         except Exception:  # noqa: BLE001 - fixtures of other E-utilities (esearch, elink…) are not efetch bodies

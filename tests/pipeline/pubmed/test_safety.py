@@ -6,7 +6,7 @@ import pytest
 
 from litwatch.pipeline.errors import ParseError
 from litwatch.pipeline.pubmed.safety import PROLOG_LIMIT, Prolog, check_prolog
-from tests.conftest import DOMAIN_RECORDS, FIXTURES
+from tests.conftest import DOMAIN_RECORDS, body_of, eutils_bytes
 
 PUBMED_DOCTYPE = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
                   b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
@@ -20,17 +20,17 @@ PUBMED_2025 = Prolog("PubmedArticleSet", "PubmedArticleSet", "https://dtd.nlm.ni
     (b"\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>" + PUBMED_DOCTYPE + SET, PUBMED_2025),  # UTF-8 BOM
     (b'<?xml version="1.0"?>\n<!-- a comment with <!ENTITY> text -->\n<?xml-stylesheet href="a.xsl"?>\n'
      + PUBMED_DOCTYPE + b"\n<!-- after -->" + SET, PUBMED_2025),
-    ((FIXTURES / "biopython__pubmed1_dtd2008.xml").read_bytes(),
+    (eutils_bytes("biopython__pubmed1_dtd2008.xml"),
      Prolog("PubmedArticleSet", "PubmedArticleSet", "http://www.ncbi.nlm.nih.gov/entrez/query/DTD/pubmed_080101.dtd")),
     (b'<!DOCTYPE PubmedArticleSet SYSTEM "pubmed_250101.dtd">' + SET,
      Prolog("PubmedArticleSet", "PubmedArticleSet", "pubmed_250101.dtd")),
     (SET, Prolog("PubmedArticleSet")),
-    ((FIXTURES / "biopython__pubmed3.html").read_bytes(), Prolog("html")),
-    ((FIXTURES / "biopython__efetch_pmc.xml").read_bytes()[:400] + b"...", None),  # root named, DTD any .dtd
+    (eutils_bytes("biopython__pubmed3.html"), Prolog("html")),
+    (eutils_bytes("biopython__efetch_pmc.xml", head=400, tail=b"..."), None),  # root named, DTD any .dtd
     (b'<?xml version="1.0" encoding="ISO-8859-1"?>' + SET, Prolog("PubmedArticleSet")),
 ])
 def test_accepted_prologs(body: bytes, expected: Prolog | None) -> None:
-    prolog = check_prolog(body, "efetch batch 1")
+    prolog = check_prolog(body_of(body), "efetch batch 1")
     if expected is None:
         assert prolog.root == "pmc-articleset" and prolog.dtd_filename is not None
     else:

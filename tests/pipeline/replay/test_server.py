@@ -17,7 +17,7 @@ from Bio import Entrez
 
 from litwatch.pipeline.replay.server import Corpus, Faults, ReplayServer, serve
 from litwatch.pipeline.replay.corpus import QuerySyntaxError
-from tests.conftest import DOMAIN_RECORDS, FIXTURES
+from tests.conftest import DOMAIN_RECORDS, eutils
 from tests.pipeline.conftest import ReplayFactory
 
 REAL_DOCTYPE = (
@@ -212,7 +212,7 @@ def test_esearch_xml_parses_with_biopython_and_matches_ncbis_phrase_not_found(
         server.base_url + "esearch.fcgi", data={"db": "pubmed", "term": "abcXYZ", **ID}, timeout=5
     )
     ours = ElementTree.fromstring(answer.content)
-    real = ElementTree.fromstring((FIXTURES / "biopython__esearch8.xml").read_bytes())
+    real = ElementTree.fromstring(eutils("biopython__esearch8.xml").read_bytes())
     for path in ("Count", "ErrorList/PhraseNotFound", "WarningList/OutputMessage"):
         assert ours.findtext(path) == real.findtext(path), path
     record = Entrez.read(io.BytesIO(answer.content))  # validates against the DTD in the DOCTYPE
