@@ -14,13 +14,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from litwatch.reports import DeliveryError
+from litwatch.storage import StorageError
+from litwatch.storage.records import to_jsonable
+
 from . import __version__
 from .config import Settings, load_settings
 from .errors import ConfigError, LitwatchError, QueryError, RunLockedError, RunStepError
 from .logs import configure_logging
-from litwatch.reports import DeliveryError
-from litwatch.storage import StorageError
-from litwatch.storage.records import to_jsonable
 
 log = logging.getLogger("litwatch")
 
@@ -342,8 +343,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    from .digest_run import DigestRequest, make_digest, to_datetime
     from litwatch.reports.render import render_atom, render_html, render_json, render_markdown
+
+    from .digest_run import DigestRequest, make_digest, to_datetime
 
     request = DigestRequest(
         since=to_datetime(args.since) if args.since else None,
@@ -368,9 +370,10 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from .status import collect_status, format_status
     from litwatch.storage.engine import make_engine
     from litwatch.storage.migrate import upgrade
+
+    from .status import collect_status, format_status
 
     upgrade(settings.database_url)
     st = collect_status(settings, make_engine(settings.database_url))

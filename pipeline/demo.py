@@ -14,14 +14,15 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+from litwatch.storage import repository
+from litwatch.storage.engine import session_scope
+
+from .assess.evaluate import assess_file, evaluate
 from .config import Settings
 from .digest_run import DigestRequest, make_digest
-from .assess.evaluate import assess_file, evaluate
 from .replay.server import Corpus, ReplayServer
 from .runner import Runner, RunRequest
 from .watchlist import load_watchlist
-from litwatch.storage import repository
-from litwatch.storage.engine import session_scope
 
 
 def demo_corpus_dir() -> Path:

@@ -16,14 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
-
-from .config import Settings
-from .errors import RunLockedError
-from .health import zero_result_warnings
-from .logs import set_run_id
-from .watchlist import WatchedArticle, load_watchlist
 from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import MailSettings, send_digest, write_digest_files
 from litwatch.reports.digest import Digest, DigestInput, build_digest
@@ -32,6 +24,14 @@ from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.schema import ArticleRow
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from .config import Settings
+from .errors import RunLockedError
+from .health import zero_result_warnings
+from .logs import set_run_id
+from .watchlist import WatchedArticle, load_watchlist
 
 log = logging.getLogger(__name__)
 

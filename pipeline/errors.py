@@ -54,3 +54,24 @@ class RunStepError(LitwatchError):
         self.cause = cause
         self.resume = resume
         super().__init__(f"{step} failed: {cause}; {resume}")
+
+
+# ---- wording shared by every error message -----------------------------------------------------------------
+
+def short(text: str, limit: int = 100) -> str:
+    """One line, at most `limit` characters: what an error message quotes of a term, a body or a URL."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def request_failure(exc: BaseException) -> str:
+    """A transport failure of `requests` in a user's words (the exception text follows it where useful)."""
+    import requests  # here, not at the top: most importers of the error classes never make a request
+
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "read timeout"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection broken mid-body"
+    return "connection error"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from litwatch.storage import repository
 from sqlalchemy.orm import Session
 
 from .config import Settings
-from litwatch.storage import repository
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

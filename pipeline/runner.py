@@ -20,31 +20,30 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from litwatch.storage import StorageError, repository
+from litwatch.storage.engine import make_engine, session_scope
+from litwatch.storage.locks import LockHeld, RunLock
+from litwatch.storage.migrate import upgrade
+from litwatch.storage.records import Article, ParsedBatch, RunSummary
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from .assess.verdict import RULESET_VERSION, assess, check_cited_study
 from .config import Settings
 from .errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
+from .logs import set_run_id
 from .ncbi.client import (
     DateWindow,
     EutilsClient,
     FetchedBatch,
     SearchResult,
-    download_dtd,
-    is_ncbi_dtd_url,
     shared_rate_limiter,
 )
-from .logs import set_run_id
 from .ncbi.prefetch import prefetch
 from .progress import NullProgress, Progress
-from .pubmed.parse import DtdUnavailableError, configure_dtd_cache, parse_efetch
+from .pubmed.dtd import DtdDownloads, configure_dtd_cache, is_ncbi_dtd_url
+from .pubmed.parse import parse_efetch
 from .watchlist import CitedStudy, SavedQuery, WatchedArticle, load_watchlist
-from litwatch.storage import StorageError, repository
-from litwatch.storage.engine import make_engine, session_scope
-from litwatch.storage.locks import LockHeld, RunLock
-from litwatch.storage.migrate import upgrade
-from litwatch.storage.records import Article, ParsedBatch, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +192,9 @@ class Runner:
         dtd_url_allowed: Callable[[str], bool] = is_ncbi_dtd_url,
     ) -> None:
         self.settings = settings
-        self._dtd_url_allowed = dtd_url_allowed  # tests allow a local server; production: NCBI's https host only
-        self._dtd_download_tried = False
+        self._dtds = DtdDownloads(
+            allowed=dtd_url_allowed, timeout=(settings.ncbi.connect_timeout, settings.ncbi.read_timeout)
+        )
         self.client = client or make_client(settings)
         self.engine = engine or make_engine(settings.database_url)
         self.progress = progress or NullProgress()
@@ -252,7 +252,7 @@ class Runner:
                 window_start=request.since, window_end=request.until, started_at=self.clock(),
             )
         set_run_id(run_id)
-        self._dtd_download_tried = False
+        self._dtds.reset()
         self._close_orphaned_runs(run_id)
         log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, len(pairs))
         warnings: list[str] = []
@@ -433,21 +433,7 @@ class Runner:
             )
 
     def _parse(self, body: bytes, label: str) -> ParsedBatch:
-        """parse_efetch, plus one DTD download per run when NCBI has moved to a DTD Biopython does not bundle
-        (every January). Offline, or for a DTD anywhere but NCBI's https host, the original error stands."""
-        try:
-            return parse_efetch(body, label)
-        except DtdUnavailableError as exc:
-            if self._dtd_download_tried or not exc.system_id or exc.cache_dir is None:
-                raise
-            self._dtd_download_tried = True
-            try:
-                download_dtd(exc.system_id, exc.cache_dir, allowed=self._dtd_url_allowed,
-                             timeout=(self.settings.ncbi.connect_timeout, self.settings.ncbi.read_timeout))
-            except EutilsError as fetch_error:
-                log.warning("%s", fetch_error)
-                raise exc from None
-            return parse_efetch(body, label)
+        return self._dtds.parse(lambda: parse_efetch(body, label))
 
     # -- cited studies and assessments --------------------------------------------------------------------------
 

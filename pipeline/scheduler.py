@@ -23,11 +23,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from litwatch.storage import StorageError
 
 from .config import Settings
 from .errors import ConfigError, LitwatchError, RunLockedError
 from .logs import set_run_id
-from litwatch.storage import StorageError
 
 log = logging.getLogger(__name__)
 

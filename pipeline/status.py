@@ -11,6 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from litwatch.storage import repository
+from litwatch.storage.engine import session_scope
+from litwatch.storage.locks import DEFAULT_NAME, lock_holder
+from litwatch.storage.records import RunSummary
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -18,10 +22,6 @@ from .config import Settings
 from .digest_run import DIGEST_LOCK
 from .health import EPOCH, zero_result_warnings
 from .watchlist import load_watchlist
-from litwatch.storage import repository
-from litwatch.storage.engine import session_scope
-from litwatch.storage.locks import DEFAULT_NAME, lock_holder
-from litwatch.storage.records import RunSummary
 
 
 @dataclass(frozen=True)

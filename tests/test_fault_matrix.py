@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from litwatch.pipeline.config import Settings
 from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
-from litwatch.pipeline.ncbi.client import DateWindow, download_dtd, full_term, is_ncbi_dtd_url
-from litwatch.pipeline.pubmed.parse import DtdUnavailableError
+from litwatch.pipeline.ncbi.client import DateWindow, full_term
+from litwatch.pipeline.pubmed.dtd import DtdUnavailableError, download_dtd, is_ncbi_dtd_url
 from litwatch.pipeline.replay.server import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.pipeline.watchlist import load_watchlist
 from litwatch.storage.engine import make_engine
+
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_end_to_end import make_settings
 

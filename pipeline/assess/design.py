@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .signals import Guarded, Text, lc_pattern, quote
 from litwatch.storage.records import Article
+
+from .signals import Guarded, Text, lc_pattern, quote
 
 DESIGNS: tuple[str, ...] = (
     "rct", "meta-analysis", "systematic-review", "clinical-trial", "case-series", "case-report", "protocol",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .verdict import assess_file
 from litwatch.storage.records import VERDICTS, Assessment
+
+from .verdict import assess_file
 
 MISSING = "missing"
 

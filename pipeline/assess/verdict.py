@@ -14,11 +14,12 @@ import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from . import signals as sig
-from .design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
+from litwatch.storage.records import Article, Assessment, CitedStudyStatus
+
 from ..pubmed.parse import parse_efetch
 from ..watchlist import CitedStudy, WatchedArticle
-from litwatch.storage.records import Article, Assessment, CitedStudyStatus
+from . import signals as sig
+from .design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
 
 RULESET_VERSION = "2026.11.2"
 

@@ -17,36 +17,28 @@ import email.utils
 import json
 import logging
 import math
-import os
 import random
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import EutilsRequestError, EutilsTransientError, QueryError
+from ..errors import EutilsRequestError, EutilsTransientError, QueryError, request_failure, short
 from .in_flight import ordered_map
 from .ratelimit import RateLimiter, shared_rate_limiter
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "DTD_HOST",
     "ESEARCH_CAP",
     "DateWindow",
     "EutilsClient",
     "FetchedBatch",
     "RateLimiter",
     "SearchResult",
-    "download_dtd",
-    "is_ncbi_dtd_url",
     "shared_rate_limiter",
 ]
 
@@ -57,9 +49,6 @@ ESEARCH_CAP = 9999  # PubMed's esearch returns at most this many ids, whatever r
 # Slices are sized to 90 % of the cap: room for an uneven flow of records without cutting a slice again.
 _SLICE_FILL = 0.9
 _HISTORY_LOST = ("unable to obtain query", "cannot retrieve query", "webenv")
-DTD_HOST = "dtd.nlm.nih.gov"  # where NCBI publishes the PubMed DTDs (a new one every January)
-DTD_MAX_BYTES = 2 * 1024 * 1024  # the PubMed DTD is ~50 KB; anything huge is not a DTD
-_DTD_FILENAME = re.compile(r"[A-Za-z0-9_.-]+\.(?:dtd|mod|ent)")
 
 
 @dataclass(frozen=True)
@@ -262,7 +251,7 @@ class EutilsClient:
     def count(self, term: str, window: DateWindow | None = None) -> int:
         sent = full_term(term, window)
         # retmax=0 rather than rettype=count: the answer keeps errorlist/warninglist, checked before any fetch
-        data = self._esearch({"term": sent, "retmax": "0"}, f"esearch count for {_short(sent)}")
+        data = self._esearch({"term": sent, "retmax": "0"}, f"esearch count for {short(sent)}")
         return int(data["count"])
 
     def plan_windows(
@@ -313,7 +302,7 @@ class EutilsClient:
         needed anyway) or cut at once when that count is over the cap."""
         if window.days == 1:
             raise QueryError(
-                f"{n} records were created on {window.start} alone for {_short(term)}; "
+                f"{n} records were created on {window.start} alone for {short(term)}; "
                 f"PubMed returns at most {ESEARCH_CAP} ids per search and one day cannot be split further"
             )
         pieces = window.parts(math.ceil(n / (cap * _SLICE_FILL)))
@@ -349,7 +338,7 @@ class EutilsClient:
         result = self._search(term, window)
         if result.count > len(result.ids):
             raise QueryError(
-                f"esearch for {_short(result.full_term)}: {result.count} records match but PubMed returns at "
+                f"esearch for {short(result.full_term)}: {result.count} records match but PubMed returns at "
                 f"most {ESEARCH_CAP} ids; split the window (plan_windows) so each slice is under the cap"
             )
         return result
@@ -358,7 +347,7 @@ class EutilsClient:
         """esearch with the history server; over the cap, the ids are the first ESEARCH_CAP only."""
         sent = full_term(term, window)
         params = {"term": sent, "usehistory": "y", "retmax": str(ESEARCH_CAP)}
-        data = self._esearch(params, f"esearch for {_short(sent)}")
+        data = self._esearch(params, f"esearch for {short(sent)}")
         ids = tuple(str(i) for i in data.get("idlist", []))
         return SearchResult(term, sent, window, int(data["count"]), data.get("webenv"), data.get("querykey"), ids)
 
@@ -498,13 +487,13 @@ class EutilsClient:
         with self._count_lock:  # += is not atomic across the worker threads
             self.requests_made += 1
         log.debug(
-            "POST %s (%s)", url, ", ".join(f"{k}={_short(v, 60)}" for k, v in data.items() if k != "api_key")
+            "POST %s (%s)", url, ", ".join(f"{k}={short(v, 60)}" for k, v in data.items() if k != "api_key")
         )
         try:
             response = session.post(url, data=data, timeout=self.timeout)
             body = response.content
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise EutilsTransientError(f"{_exc_name(exc)} talking to {url}") from None
+            raise EutilsTransientError(f"{request_failure(exc)} talking to {url}") from None
         except requests.RequestException as exc:
             raise EutilsRequestError(self._redact(f"request to {url} failed: {exc}")) from None
         status = response.status_code
@@ -513,7 +502,7 @@ class EutilsClient:
                 f"HTTP {status} from {url}", _retry_after(response.headers.get("Retry-After"))
             )
         if status >= 400:
-            snippet = _short(body.decode("utf-8", "replace"), 200)
+            snippet = short(body.decode("utf-8", "replace"), 200)
             raise EutilsRequestError(self._redact(f"HTTP {status} from {url}: {snippet}"))
         try:
             check(body)
@@ -550,17 +539,17 @@ def _check_esearch(body: bytes) -> None:
         data = json.loads(body)
     except ValueError:
         raise _BadBody(
-            f"esearch answer is not JSON ({_short(body.decode('utf-8', 'replace'), 80)})"
+            f"esearch answer is not JSON ({short(body.decode('utf-8', 'replace'), 80)})"
         ) from None
     if not isinstance(data, dict):
         raise _BadBody("esearch answer is not a JSON object")
     if "error" in data:
-        raise _BadBody(f"error {_short(str(data['error']), 120)}")
+        raise _BadBody(f"error {short(str(data['error']), 120)}")
     result = data.get("esearchresult")
     if not isinstance(result, dict):
         raise _BadBody("esearch answer has no esearchresult")
     if "ERROR" in result:
-        raise _BadBody(f"ERROR {_short(str(result['ERROR']), 160)}")
+        raise _BadBody(f"ERROR {short(str(result['ERROR']), 160)}")
     if "count" not in result:
         raise _BadBody("esearch answer has no count")
 
@@ -577,7 +566,7 @@ def _check_efetch(body: bytes) -> None:
     head = _check_common(body)
     error = _xml_error(head)
     if error is not None:
-        raise _BadBody(f"<ERROR>{_short(error, 160)}</ERROR>")
+        raise _BadBody(f"<ERROR>{short(error, 160)}</ERROR>")
     if not head.startswith(b"<"):
         raise _BadBody("efetch answer is not XML")
     tail = body[-64:].rstrip()
@@ -606,7 +595,7 @@ def _raise_query_problems(result: dict[str, Any], term: str) -> None:
         if items:
             names = ", ".join(f"'{item}'" for item in items)
             raise QueryError(
-                f"PubMed {what} {names} ({kind}); the query would silently drop it: {_short(term)}"
+                f"PubMed {what} {names} ({kind}); the query would silently drop it: {short(term)}"
             )
 
 
@@ -626,65 +615,3 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _exc_name(exc: BaseException) -> str:
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return "read timeout"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection broken mid-body"
-    return "connection error"
-
-
-def _short(text: str, limit: int = 100) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-# ---- DTD download (the runner's one retry when NCBI moves to a DTD Biopython does not bundle) -------------
-def is_ncbi_dtd_url(url: str) -> bool:
-    """Only https URLs on NCBI's DTD host are ever fetched: a DOCTYPE is input, not a download instruction."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" and parts.hostname == DTD_HOST and not parts.username and not parts.password
-
-
-def download_dtd(
-    url: str,
-    directory: Path | str,
-    *,
-    allowed: Callable[[str], bool] = is_ncbi_dtd_url,
-    timeout: tuple[float, float] = (10.0, 30.0),
-    session: requests.Session | None = None,
-) -> Path:
-    """Fetch one DTD into `directory` (atomically: a half-written DTD must never be found by name).
-
-    Raises `EutilsRequestError` (one line) when the URL is not allowed, the download fails, or the answer
-    does not look like a DTD.
-    """
-    filename = url.rstrip("/").rsplit("/", 1)[-1]
-    if not allowed(url) or not _DTD_FILENAME.fullmatch(filename):
-        raise EutilsRequestError(f"refused to download DTD from {url!r} (only https://{DTD_HOST}/…/*.dtd)")
-    try:
-        response = (session or requests).get(url, timeout=timeout, stream=True)
-        if response.status_code != 200:
-            raise EutilsRequestError(f"downloading DTD {url} failed: HTTP {response.status_code}")
-        body = response.raw.read(DTD_MAX_BYTES + 1, decode_content=True)
-    except requests.RequestException as exc:
-        raise EutilsRequestError(f"downloading DTD {url} failed: {_exc_name(exc)} ({_short(str(exc), 120)})") from None
-    head = body[:512].lstrip().lower()
-    if len(body) > DTD_MAX_BYTES or not head.startswith((b"<!--", b"<!element", b"<!entity", b"<?xml", b"<!attlist")):
-        raise EutilsRequestError(f"downloading DTD {url} failed: the answer is not a DTD ({len(body)} bytes)")
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{filename}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.replace(tmp, target / filename)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise EutilsRequestError(f"cannot write DTD {filename} into {target}: {exc.strerror}") from None
-    log.warning("downloaded DTD %s into %s", url, target)
-    return target / filename

@@ -21,19 +21,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any, BinaryIO
 from xml.parsers import expat
 
-import Bio
 from Bio.Entrez.Parser import DataHandler, ValidationError
-
-from ..errors import ParseError
-from .markup import plain, render
-from .safety import PROLOG_LIMIT, Prolog, check_prolog
 from litwatch.storage.records import (
     AbstractSection,
     Accession,
@@ -45,69 +38,17 @@ from litwatch.storage.records import (
     PublicationType,
 )
 
+from ..errors import ParseError
+from .dtd import DtdUnavailableError, MissingDtd, OfflineHandler, SchemaRefused, dtd_available
+from .markup import plain, render
+from .safety import PROLOG_LIMIT, Prolog, check_prolog
+
 log = logging.getLogger(__name__)
 
 BLOCK = 64 * 1024
 ROOT = "PubmedArticleSet"
 _RECORD_KEYS = ("PubmedArticle", "PubmedBookArticle")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-class DtdUnavailableError(ParseError):
-    """The DOCTYPE names a DTD neither bundled with Biopython nor in the cache; nothing was downloaded."""
-
-    def __init__(self, batch: str, filename: str, system_id: str | None) -> None:
-        self.filename = filename
-        self.system_id = system_id  # where NCBI publishes it: a caller may fetch it into the cache
-        self.cache_dir = DataHandler.local_dtd_dir
-        super().__init__(
-            f"{batch}: DTD {filename} is not available offline "
-            f"(not bundled with Biopython {Bio.__version__}, not in the cache {self.cache_dir})"
-        )
-
-
-def configure_dtd_cache(directory: Path) -> None:
-    """Point Biopython's DTD/XSD cache at a project directory (DTDs live in `<directory>/Bio/Entrez/DTDs`)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    DataHandler.directory = str(directory)  # the setter also sets and creates local_dtd_dir/local_xsd_dir
-
-
-def dtd_available(filename: str) -> bool:
-    """True if `filename` is in the project cache or bundled with Biopython."""
-    dirs = [DataHandler.local_dtd_dir, DataHandler.global_dtd_dir]
-    return any(d is not None and os.path.isfile(os.path.join(d, filename)) for d in dirs)
-
-
-class _MissingDtd(Exception):
-    def __init__(self, filename: str, system_id: str) -> None:
-        super().__init__(filename)
-        self.filename = filename
-        self.system_id = system_id
-
-
-class _Refused(Exception):
-    pass
-
-
-class _OfflineHandler(DataHandler):
-    """Biopython's handler, except that DTDs are looked up by file name locally and never downloaded."""
-
-    def schemaHandler(self, name: str, attrs: dict[str, str]) -> None:  # noqa: N802 - Biopython's name
-        # Biopython would fetch the XSD named by xsi:noNamespaceSchemaLocation; PubMed XML never has one.
-        raise _Refused("refused an XML Schema reference (xsi:), which PubMed efetch XML never has")
-
-    def externalEntityRefHandler(self, context: str, base: str | None, systemId: str,  # noqa: N803 - expat API
-                                 publicId: str | None) -> int:
-        filename = os.path.basename((systemId or "").rstrip("/").rsplit("/", 1)[-1])
-        handle = self.open_dtd_file(filename) if filename else None
-        if handle is None:
-            raise _MissingDtd(filename or "(none)", systemId)
-        with handle:
-            parser = self.parser.ExternalEntityParserCreate(context)
-            parser.ElementDeclHandler = self.elementDecl
-            parser.ParseFile(handle)
-        self.parser.StartElementHandler = self.startElementHandler
-        return 1
 
 
 # --- public API ------------------------------------------------------------------------------------
@@ -132,7 +73,7 @@ def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | s
     head = _read_head(stream)
     prolog = check_prolog(head, batch)
     _check_root(prolog, batch)
-    handler = _OfflineHandler(validate=True, escape=True, ignore_errors=False)
+    handler = OfflineHandler(validate=True, escape=True, ignore_errors=False)
     position = 0
     try:
         chunk = head
@@ -148,11 +89,11 @@ def iter_efetch(stream: BinaryIO, batch: str = "efetch") -> Iterator[Article | s
     except expat.ExpatError as exc:
         raise ParseError(f"{batch}: malformed XML at line {exc.lineno}, column {exc.offset + 1}: "
                          f"{expat.ErrorString(exc.code)}") from None
-    except _MissingDtd as exc:
+    except MissingDtd as exc:
         raise DtdUnavailableError(batch, exc.filename, exc.system_id) from None
     except ValidationError as exc:
         raise ParseError(f"{batch}: element <{exc.name}> is not in the DTD {prolog.dtd_filename}") from None
-    except _Refused as exc:
+    except SchemaRefused as exc:
         raise ParseError(f"{batch}: {exc}") from None
     except RuntimeError as exc:  # Biopython raises it for a non-empty <ERROR> element
         raise ParseError(f"{batch}: NCBI error in the body: {_one_line(str(exc))}") from None
@@ -505,5 +446,5 @@ def _one_line(text: str) -> str:
 
 
 __all__ = [
-    "BLOCK", "DtdUnavailableError", "configure_dtd_cache", "dtd_available", "iter_efetch", "parse_efetch",
+    "BLOCK", "iter_efetch", "parse_efetch",
 ]

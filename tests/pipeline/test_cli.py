@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from litwatch.pipeline import cli
 from litwatch.pipeline.logs import LIBRARY_LOGGERS, configure_logging, level_from_env, set_run_id
 from litwatch.pipeline.progress import BarProgress, LogProgress, progress_for
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
+
 from tests.test_operations import LINE, queries_dir, write_config
 
 
@@ -173,7 +173,8 @@ def test_every_log_line_carries_the_run_id_also_from_helper_threads(
     log.info("before any run")
     set_run_id(7)
     log.info("in run")
-    helper = threading.Thread(target=lambda: logging.getLogger("litwatch.pipeline.ncbi.client").warning("from a helper"))
+    client_log = logging.getLogger("litwatch.pipeline.ncbi.client")
+    helper = threading.Thread(target=lambda: client_log.warning("from a helper"))
     helper.start()
     helper.join()
     set_run_id(None)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
 from litwatch.pipeline.replay.server import ReplayServer
@@ -24,6 +23,7 @@ from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.reports import DeliveryError
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
+
 from tests.pipeline.conftest import ReplayFactory
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session
-
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.status import collect_status, format_status
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import RunLock
 from litwatch.storage.migrate import upgrade
+from sqlalchemy.orm import Session
+
 from tests.test_operations import queries_dir, write_config
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
 from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import MailSettings, build_message, send_digest, write_digest_files
 from litwatch.reports.digest import Digest

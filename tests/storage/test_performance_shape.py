@@ -10,18 +10,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from litwatch.pipeline.pubmed.parse import parse_efetch
 from litwatch.storage import repository
 from litwatch.storage.bulk import canonical_hash, jsonable
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.records import Accession, Assessment, CommentCorrection, MeshHeading
+from sqlalchemy.engine import Engine
+
 from tests.conftest import DOMAIN_RECORDS, ThirdPartyBytes, eutils_bytes
 from tests.storage.conftest import T0, article, at
 
-REAL = [DOMAIN_RECORDS, eutils_bytes("fatcat__pubmedsample_2019.xml"), eutils_bytes("Eutils-JSON__efetch.pubmedbook.xml")]
+REAL = [DOMAIN_RECORDS, eutils_bytes("fatcat__pubmedsample_2019.xml"),
+        eutils_bytes("Eutils-JSON__efetch.pubmedbook.xml")]
 
 
 def assessment(pmid: str, content_hash: str | None = "h", verdict: str = "fyi") -> Assessment:
@@ -186,11 +187,12 @@ def test_changed_between_searches_both_time_indexes(filled: Engine) -> None:
 def test_a_runner_batch_is_stored_in_constant_statements(tmp_path: Path, sqlite_url: str, n: int) -> None:
     """The runner's transaction per efetch batch (records, hits, assessments) does not grow with the batch:
     assessments go in with one bulk save_assessments, not one statement per record."""
-    from benchmarks.corpus import efetch_chunks
     from litwatch.pipeline.ncbi.client import FetchedBatch
     from litwatch.pipeline.replay.server import Corpus
     from litwatch.pipeline.runner import Runner, _QueryTally
     from litwatch.pipeline.watchlist import load_watchlist
+
+    from benchmarks.corpus import efetch_chunks
     from tests.test_end_to_end import make_settings
 
     corpus = Corpus.replicated(Corpus.from_files([DOMAIN_RECORDS]), n, 40_000_000, T0.date(), T0.date())

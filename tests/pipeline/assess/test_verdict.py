@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from litwatch.pipeline.assess import design as design_rules
 from litwatch.pipeline.assess import signals as sig
 from litwatch.pipeline.assess.verdict import (
@@ -31,6 +30,7 @@ from litwatch.storage.records import (
     MeshHeading,
     PublicationType,
 )
+
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, eutils, third_party
 
 ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"

@@ -12,7 +12,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-
 from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
 from litwatch.pipeline.ncbi.client import (
     DateWindow,
@@ -23,6 +22,7 @@ from litwatch.pipeline.ncbi.client import (
     shared_rate_limiter,
 )
 from litwatch.pipeline.replay.server import Corpus, ReplayServer
+
 from tests.pipeline.conftest import ReplayFactory
 
 WINDOW = DateWindow(date(2026, 9, 23), date(2026, 11, 20))  # the 8 weeks the domain corpus was created in

@@ -12,11 +12,11 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from litwatch.pipeline.errors import QueryError
 from litwatch.pipeline.ncbi.client import ESEARCH_CAP, DateWindow, EutilsClient, full_term
 from litwatch.pipeline.ncbi.ratelimit import RateLimiter
 from litwatch.pipeline.replay.server import Corpus, ReplayServer
+
 from tests.conftest import DOMAIN_RECORDS
 
 TERM = '"intervertebral disc*"[tiab] OR "disc degeneration"[tiab] OR "Intervertebral Disc Degeneration"[mh]'

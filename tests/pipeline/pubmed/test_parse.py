@@ -1,4 +1,5 @@
-"""pipeline.pubmed.parse on real PubMed XML (tests/fixtures and ../shared/fixtures/eutils) and on small hand-built bodies for edge cases."""
+"""pipeline.pubmed.parse on real PubMed XML (tests/fixtures, ../shared/fixtures/eutils) and on small hand-built
+bodies for edge cases."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import pytest
 from Bio.Entrez.Parser import DataHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from litwatch.pipeline.errors import ParseError
+from litwatch.pipeline.pubmed.dtd import DtdUnavailableError, configure_dtd_cache
 from litwatch.pipeline.pubmed.markup import normalise_ws
-from litwatch.pipeline.pubmed.parse import DtdUnavailableError, configure_dtd_cache, iter_efetch, parse_efetch
+from litwatch.pipeline.pubmed.parse import iter_efetch, parse_efetch
 from litwatch.storage.records import Accession, Article, CommentCorrection, PublicationType
+
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, body_of, eutils, eutils_bytes, third_party, third_party_files
 
 DOCTYPE_2025 = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '

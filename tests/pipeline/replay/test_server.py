@@ -14,9 +14,9 @@ from xml.etree import ElementTree
 import pytest
 import requests
 from Bio import Entrez
-
-from litwatch.pipeline.replay.server import Corpus, Faults, ReplayServer, serve
 from litwatch.pipeline.replay.corpus import QuerySyntaxError
+from litwatch.pipeline.replay.server import Corpus, Faults, ReplayServer, serve
+
 from tests.conftest import DOMAIN_RECORDS, eutils
 from tests.pipeline.conftest import ReplayFactory
 
