@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from litwatch.storage.records import CitedStudyStatus
+
 from .links import pubmed_url
 from .sanitize import clean_text
-from litwatch.storage.records import CitedStudyStatus
 
 CITED_STATUS_LABELS: Mapping[str, str] = {
     "unchanged": "Unchanged",

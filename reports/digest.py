@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from litwatch.storage.records import CitedStudyStatus, RunSummary, StoredArticle
+
 from .cited import CitedView, cited_alerts, cited_views
 from .items import DESIGN_LABELS, DigestItem, make_item, one_per_pmid, sort_items
 from .links import Link, doi_url, nct_url, pubmed_url
 from .run_health import QueryHealth, RunHealth, RunLine, build_run_health
 from .sanitize import clean_text
 from .text import conclusion, shorten, split_sentences
-from litwatch.storage.records import CitedStudyStatus, RunSummary, StoredArticle
 
 CITED_KEY_PREFIX = "cited:"
 SUMMARY_TITLE_LIMIT = 90  # characters of a title in the action list: one phone line and a bit

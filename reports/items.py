@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from litwatch.storage.records import Article, StoredArticle
+
 from .links import NCT_ID, Link, doi_url, nct_url, pubmed_url
 from .sanitize import clean_text, sanitize_inline_html
 from .text import conclusion, escape_html, months, sentence_case, shorten
-from litwatch.storage.records import Article, StoredArticle
 
 # The assessment's design codes (pipeline.assess), strongest evidence first; an unknown code sorts last.
 DESIGN_ORDER: tuple[str, ...] = (

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from litwatch.storage.records import QueryRunStats, RunSummary
+
 from .sanitize import clean_text
 from .text import first_line
-from litwatch.storage.records import QueryRunStats, RunSummary
 
 
 @dataclass(frozen=True)

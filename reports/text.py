@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from .sanitize import clean_text
 from litwatch.storage.records import Article
+
+from .sanitize import clean_text
 
 CONCLUSION_LIMIT = 420  # characters: two sentences of a typical abstract, enough to judge without clicking
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy.engine import Connection
-
 from litwatch.storage.schema import Base
+from sqlalchemy.engine import Connection
 
 config = context.config
 target_metadata = Base.metadata
