@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from litwatch.pipeline.config import Settings, load_settings
-from litwatch.pipeline.replay.corpus import Corpus
+from litwatch.pipeline.replay import Corpus
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_FILES = (
@@ -82,7 +82,7 @@ def bench_settings(
     cfg = folder / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "bench@example.org"\nbatch_size = {batch_size}\n'
-        f"requests_per_second = {rate}\nbackoff_base = 0.5\nmax_retries = 3\nread_timeout = 300.0\n"
+        f"requests_per_second = {rate}\nbackoff_base = 0.5\nmax_attempts = 3\nread_timeout = 300.0\n"
         f"max_in_flight = {max_in_flight}\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{folder}"\n'
         f'[paths]\nqueries = "{queries}"\n',

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
-from litwatch.pipeline.replay.server import Corpus, ReplayServer, _Handler, _HTTPServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
+from litwatch.pipeline.replay.server import _Handler, _HTTPServer
 
 
 class Link:

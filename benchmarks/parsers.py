@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from litwatch.pipeline.pubmed.parse import parse_efetch
-from litwatch.pipeline.replay.server import Corpus
+from litwatch.pipeline.replay import Corpus
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade

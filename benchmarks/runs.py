@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from litwatch.pipeline.ncbi.client import ESEARCH_CAP
-from litwatch.pipeline.replay.server import Corpus
+from litwatch.pipeline.ncbi import ESEARCH_CAP
+from litwatch.pipeline.replay import Corpus
 
 from benchmarks.corpus import REPO, WINDOW, bench_settings, replicated
 from benchmarks.link import SharedLinkServer

@@ -19,10 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .ncbi import NCBI_BASE_URL
 
 log = logging.getLogger(__name__)
 
-NCBI_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 ENV_PREFIX = "LITWATCH_"
 
 
@@ -35,7 +35,7 @@ class NcbiSettings:
     batch_size: int = 500
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
-    max_retries: int = 6
+    max_attempts: int = 6  # per request, the first one included
     backoff_base: float = 1.0
     overlap_days: int = 14
     first_run_days: int = 90
@@ -150,6 +150,11 @@ _SECRETS: dict[tuple[str, str], tuple[str, ...]] = {
     ("ncbi", "api_key"): ("NCBI_API_KEY", "LITWATCH_NCBI__API_KEY"),
     ("mail", "password"): ("LITWATCH_MAIL__PASSWORD", "SMTP_PASSWORD"),
 }
+# Keys renamed since a release: `(section, old key)` → new key. The old name is refused with a pointer to the new
+# one rather than reported as merely unknown.
+_RENAMED: dict[tuple[str, str], str] = {
+    ("ncbi", "max_retries"): "max_attempts",  # it always counted attempts (the first one included), not retries
+}
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -205,6 +210,8 @@ def _build_section(cls: type, name: str, values: dict[str, Any], source: str, en
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
+        if (name, key) in _RENAMED:
+            raise ConfigError(source, f"[{name}] {key}", f"was renamed to {_RENAMED[(name, key)]}")
         if key not in fields:
             raise ConfigError(source, f"[{name}] {key}", f"unknown key (known: {', '.join(fields)})")
         kwargs[key] = _coerce(fields[key], value, source, f"[{name}] {key}", from_env=False)
@@ -218,8 +225,13 @@ def _build_section(cls: type, name: str, values: dict[str, Any], source: str, en
                 break
     prefix = f"{ENV_PREFIX}{name.upper()}__"
     for var in env:
-        if var.startswith(prefix) and var[len(prefix):].lower() not in fields:
-            raise ConfigError(var, None, f"unknown key {var[len(prefix):].lower()!r} in [{name}]")
+        if not var.startswith(prefix):
+            continue
+        key = var[len(prefix):].lower()
+        if (name, key) in _RENAMED:
+            raise ConfigError(var, None, f"was renamed to {prefix}{_RENAMED[(name, key)].upper()}")
+        if key not in fields:
+            raise ConfigError(var, None, f"unknown key {key!r} in [{name}]")
     return cls(**kwargs)
 
 
@@ -289,9 +301,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError(src, "[ncbi] batch_size", f"must be between 1 and 10000, got {s.ncbi.batch_size}")
     if not 1 <= s.ncbi.max_in_flight <= 10:
         raise ConfigError(src, "[ncbi] max_in_flight", f"must be between 1 and 10, got {s.ncbi.max_in_flight}")
-    for key in ("overlap_days", "first_run_days", "max_retries"):
+    for key in ("overlap_days", "first_run_days"):
         if getattr(s.ncbi, key) < 0:
             raise ConfigError(src, f"[ncbi] {key}", "must not be negative")
+    if s.ncbi.max_attempts < 1:
+        raise ConfigError(src, "[ncbi] max_attempts", f"must be at least 1, got {s.ncbi.max_attempts}")
     if s.mail.security not in {"none", "starttls", "ssl"}:
         raise ConfigError(src, "[mail] security", f"must be none, starttls or ssl, got {s.mail.security!r}")
     if s.mail.enabled and not s.mail.recipients:

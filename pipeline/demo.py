@@ -17,10 +17,11 @@ from pathlib import Path
 from litwatch.storage import repository
 from litwatch.storage.engine import session_scope
 
-from .assess.evaluate import assess_file, evaluate
+from .assess import evaluate
 from .config import Settings
 from .digest_run import DigestRequest, make_digest
-from .replay.server import Corpus, ReplayServer
+from .file_assessment import assess_file
+from .replay import Corpus, ReplayServer
 from .runner import Runner, RunRequest
 from .watchlist import load_watchlist
 
@@ -51,8 +52,7 @@ def run_demo(settings: Settings, out_dir: Path) -> Iterator[str]:
         runner = Runner(demo)
         request = RunRequest(trigger="demo", since=dates[0] - timedelta(days=1), until=dates[-1] + timedelta(days=1))
         summary = runner.run(request)
-        yield (f"run {summary.run_id} {summary.status}: found {summary.found}, new {summary.new}, "
-               f"changed {summary.changed}, unchanged {summary.unchanged}, deleted {summary.deleted}")
+        yield f"run {summary.run_id} {summary.status}: {summary.counts.describe()}"
         for q in summary.queries:
             yield f"  query {q.query_id}: {q.found} records ({q.window_start}..{q.window_end})"
         with session_scope(runner.engine) as s:

@@ -1,4 +1,5 @@
-"""`litwatch digest`: stored rows → reports' Digest → files (and mail), with the bookkeeping that stops repeats.
+"""The digest run (`litwatch digest`): stored records → reports' Digest → files (and mail), with the bookkeeping
+that stops repeats. Reads the database through `storage.repository` only.
 
 The period defaults to "since the last digest that was *sent*": a digest whose send failed is kept on disk and its
 items are not marked as sent, so the next digest covers them again and its send is the retry. Nothing is marked as
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
 from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import MailSettings, send_digest, write_digest_files
 from litwatch.reports.digest import Digest, DigestInput, build_digest
@@ -23,7 +23,6 @@ from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
-from litwatch.storage.schema import ArticleRow
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -151,7 +150,7 @@ def _build(
         cited=repository.latest_cited_checks(s),
         runs=runs, query_labels=labels,
         zero_result_warnings=zero_result_warnings(s, settings, labels, now),
-        first_record_at=s.scalar(sa.select(sa.func.min(ArticleRow.first_seen))),
+        first_record_at=repository.first_seen_at(s),
     )
     return build_digest(inp)
 

@@ -1,4 +1,7 @@
-"""One fetch run: lock → search → fetch → parse → store → assess → record. The only orchestrator.
+"""One fetch run, the orchestrator. `Runner.run` reads as the data flow:
+
+    lock → per saved search: window → search → fetch → parse → store → reconcile → watermark
+         → cited-study checks (`cited_checks`) → re-assessment → record the run
 
 Guarantees the design asks for:
 - one transaction per efetch batch (records, query hits, deletions and their assessments together), so a failure
@@ -6,11 +9,11 @@ Guarantees the design asks for:
 - a query's watermark advances only after every slice of its window was fetched, parsed, committed and the fetched
   PMIDs reconciled with esearch's id list (deleted records accounted for);
 - a stop request (SIGTERM/SIGINT via `stop`) is honoured between batches, never inside one.
+Beside it: the backfill resume ledger (`backfill_ledger`), the DTD retry (`pubmed.dtd.DtdDownloads`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -24,30 +27,25 @@ from litwatch.storage import StorageError, repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
-from litwatch.storage.records import Article, ParsedBatch, RunSummary
+from litwatch.storage.records import ParsedBatch, RunCounts, RunSummary
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from .assess.verdict import RULESET_VERSION, assess, check_cited_study
+from .assess import RULESET_VERSION, assess
+from .backfill_ledger import BackfillLedger
+from .cited_checks import CitedStudyChecks
 from .config import Settings
-from .errors import EutilsError, LitwatchError, ParseError, QueryError, RunLockedError, RunStepError
+from .errors import LitwatchError, QueryError, RunLockedError, RunStepError
 from .logs import set_run_id
-from .ncbi.client import (
-    DateWindow,
-    EutilsClient,
-    FetchedBatch,
-    SearchResult,
-    shared_rate_limiter,
-)
+from .ncbi import DateWindow, EutilsClient, FetchedBatch, SearchResult, shared_rate_limiter
 from .ncbi.prefetch import prefetch
 from .progress import NullProgress, Progress
 from .pubmed.dtd import DtdDownloads, configure_dtd_cache, is_ncbi_dtd_url
 from .pubmed.parse import parse_efetch
-from .watchlist import CitedStudy, SavedQuery, WatchedArticle, load_watchlist
+from .watchlist import SavedQuery, WatchedArticle, load_watchlist
 
 log = logging.getLogger(__name__)
 
-BACKFILL_RESUME_DAYS = 7  # a backfill slice completed longer ago than this is fetched again on a re-run
+Failure = LitwatchError | StorageError  # what fails a query or a step; anything else is a bug and propagates
 
 
 @dataclass(frozen=True)
@@ -73,11 +71,9 @@ class PlannedQuery:
 
 @dataclass
 class _QueryTally:
-    found: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    deleted: int = 0
+    """What one query's window has committed so far: recorded in its query run even when a later batch fails."""
+
+    counts: RunCounts = field(default_factory=RunCounts)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -93,7 +89,7 @@ def make_client(settings: Settings) -> EutilsClient:
         tool=n.tool,
         api_key=n.api_key,
         timeout=(n.connect_timeout, n.read_timeout),
-        max_retries=n.max_retries,
+        max_attempts=n.max_attempts,
         backoff_base=n.backoff_base,
         rate_limiter=shared_rate_limiter(n.rate),
         max_in_flight=n.max_in_flight,
@@ -128,55 +124,6 @@ def query_window(
     return DateWindow(since, until)
 
 
-class _SliceProgress:
-    """Backfill resume: the date slices of a window whose every listed record is stored are recorded, and a
-    re-run of the backfill skips them. Only backfills do this — a regular run's window is re-queried on purpose
-    (the overlap catches late-created records) — and only slices completed within BACKFILL_RESUME_DAYS count:
-    an older backfill is taken as stale and fetched again."""
-
-    def __init__(self, runner: Runner, run_id: int, query: SavedQuery, enabled: bool) -> None:
-        self._runner, self._run_id, self._query, self.enabled = runner, run_id, query, enabled
-        self._term_hash = hashlib.sha256(" ".join(query.term.split()).encode("utf-8")).hexdigest()
-        # appended to by the fetch pipeline's planning thread, drained by the runner thread
-        self._pending: list[SearchResult] = []
-        self._pending_lock = threading.Lock()
-        self._done: set[tuple[date, date]] = set()
-        if enabled:
-            since = runner.clock() - timedelta(days=BACKFILL_RESUME_DAYS)
-            with session_scope(runner.engine) as s:
-                self._done = repository.completed_slices(s, query.id, self._term_hash, since)
-
-    def already_done(self, result: SearchResult) -> bool:
-        if not self.enabled or result.window is None:
-            return False
-        key = (result.window.start, result.window.end)
-        if key in self._done:
-            log.info("query %s: slice %s..%s already backfilled (%d records); skipped",
-                     self._query.id, key[0], key[1], len(result.ids))
-            return True
-        with self._pending_lock:
-            self._pending.append(result)
-        return False
-
-    def completed(self, seen: set[str]) -> None:
-        """Record every pending slice whose ids are all stored (or reported deleted)."""
-        if not self.enabled:
-            return
-        with self._pending_lock:
-            finished = [r for r in self._pending if all(pmid in seen for pmid in r.ids)]
-            self._pending = [r for r in self._pending if r not in finished]
-        if not finished:
-            return
-        now = self._runner.clock()
-        with session_scope(self._runner.engine) as s:
-            for r in finished:
-                assert r.window is not None
-                repository.mark_slice_complete(
-                    s, query_id=self._query.id, term_hash=self._term_hash, start=r.window.start,
-                    end=r.window.end, records=len(r.ids), run_id=self._run_id, completed_at=now,
-                )
-
-
 class Runner:
     """Runs fetches against one database with one E-utilities client. Cheap to build; holds no open resources."""
 
@@ -200,6 +147,7 @@ class Runner:
         self.progress = progress or NullProgress()
         self.stop = stop or threading.Event()
         self.clock = clock
+        self._cited = CitedStudyChecks(self.client, self.engine, self._parse, clock, settings.ncbi.batch_size)
         configure_dtd_cache(settings.cache_dir / "dtd")
 
     # -- public ---------------------------------------------------------------------------------------------
@@ -246,18 +194,10 @@ class Runner:
         lock: RunLock,
     ) -> RunSummary:
         today = self.clock().date()
-        with session_scope(self.engine) as s:
-            run_id = repository.start_run(
-                s, kind=request.kind, trigger=request.trigger,
-                window_start=request.since, window_end=request.until, started_at=self.clock(),
-            )
-        set_run_id(run_id)
-        self._dtds.reset()
-        self._close_orphaned_runs(run_id)
-        log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, len(pairs))
+        run_id = self._start_run(request, len(pairs))
         warnings: list[str] = []
-        failure: LitwatchError | StorageError | None = None
-        for article, query in pairs:
+        failure: Failure | None = None
+        for article, query in pairs:  # window → search → fetch → parse → store → reconcile → watermark
             if self.stop.is_set():
                 break
             try:
@@ -267,15 +207,27 @@ class Runner:
                 log.error("run %d: query %s failed: %s", run_id, query.id, exc)
         if request.check_cited and not self.stop.is_set() and failure is None:
             for article in articles:
-                warnings += self._check_cited(run_id, article)
-        try:
-            with session_scope(self.engine) as s:
-                self._assess_pending(s, articles)
-        except (LitwatchError, StorageError) as exc:
-            failure = failure or exc
+                warnings += self._cited.check(run_id, article)
+        failure = failure or self._reassess(articles)
         if self.stop.is_set() and failure is None:
             failure = RunStepError("run", RuntimeError("stopped by signal after a committed batch"),
                                    "a re-run fetches the rest of the window")
+        return self._finish_run(run_id, failure, warnings)
+
+    def _start_run(self, request: RunRequest, queries: int) -> int:
+        with session_scope(self.engine) as s:
+            run_id = repository.start_run(
+                s, kind=request.kind, trigger=request.trigger,
+                window_start=request.since, window_end=request.until, started_at=self.clock(),
+            )
+        set_run_id(run_id)
+        self._dtds.reset()
+        self._close_orphaned_runs(run_id)
+        log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, queries)
+        return run_id
+
+    def _finish_run(self, run_id: int, failure: Failure | None, warnings: list[str]) -> RunSummary:
+        """Record the run (its counts are its query runs' sums); raise its failure, saying what a re-run does."""
         status = "failed" if failure else "success"
         with session_scope(self.engine) as s:
             repository.finish_run(
@@ -284,10 +236,7 @@ class Runner:
             )
             summary = repository.get_run(s, run_id)
         assert summary is not None
-        log.info(
-            "run %d %s: found %d, new %d, changed %d, unchanged %d, deleted %d",
-            run_id, status, summary.found, summary.new, summary.changed, summary.unchanged, summary.deleted,
-        )
+        log.info("run %d %s: %s", run_id, status, summary.counts.describe())
         if failure is not None and not isinstance(failure, RunStepError):
             raise RunStepError(f"run {run_id}", failure, "stored batches are kept; a re-run resumes the window")
         if failure is not None:
@@ -300,18 +249,9 @@ class Runner:
         now = self.clock()
         note = "interrupted: the process ended before the run finished; committed batches are kept"
         with session_scope(self.engine) as s:
-            for old in repository.list_runs(s, limit=50):
-                if old.run_id == run_id or old.status != "running" or old.kind not in ("fetch", "backfill"):
-                    continue
-                for q in old.queries:
-                    if q.status == "running":
-                        repository.finish_query_run(
-                            s, old.run_id, q.query_id, status="failed", found=q.found, new=q.new, changed=q.changed,
-                            unchanged=q.unchanged, deleted=q.deleted, error=note,
-                        )
-                repository.finish_run(s, old.run_id, status="failed", finished_at=now, error=note,
-                                      warnings=list(old.warnings))
-                log.warning("run %d was left running by a process that died; recorded as failed", old.run_id)
+            closed = repository.fail_orphaned_runs(s, run_id, now, note)
+        for old in closed:
+            log.warning("run %d was left running by a process that died; recorded as failed", old)
 
     def _run_query(
         self, run_id: int, request: RunRequest, article: WatchedArticle, query: SavedQuery, today: date,
@@ -334,8 +274,7 @@ class Runner:
             status = "failed" if (error or stopped) else "success"
             with session_scope(self.engine) as s:
                 repository.finish_query_run(
-                    s, run_id, query.id, status=status, found=tally.found, new=tally.new,
-                    changed=tally.changed, unchanged=tally.unchanged, deleted=tally.deleted,
+                    s, run_id, query.id, status=status, counts=tally.counts,
                     error=error or ("stopped before the window was complete" if stopped else None),
                 )
                 if status == "success" and not tally.warnings:
@@ -352,7 +291,7 @@ class Runner:
             raise QueryError(f"{query.path}: {exc}") from None
         self.progress.start(query.id, total)
         log.info("query %s: window %s..%s, %d records", query.id, window.start, window.end, total)
-        progress = _SliceProgress(self, run_id, query, resume)
+        ledger = BackfillLedger(self.engine, self.clock, run_id, query, resume)
         listed: list[str] = []  # every id esearch listed, over all slices, for the reconciliation
 
         def slices() -> Iterator[SearchResult]:
@@ -360,7 +299,7 @@ class Runner:
                 result = next(searches, None)
                 if result is None:
                     return
-                if progress.already_done(result):
+                if ledger.already_done(result):
                     self.progress.advance(len(result.ids))
                     continue
                 listed.extend(result.ids)
@@ -373,7 +312,7 @@ class Runner:
             with closing(prefetch(fetches)) as batches:
                 for batch in batches:
                     seen |= self._store_batch(run_id, article, query, batch, tally)
-                    progress.completed(seen)
+                    ledger.completed(seen)
                     if not lock.heartbeat():
                         raise RunLockedError(
                             "the run lock was taken over by another run (this one stalled past "
@@ -390,7 +329,7 @@ class Runner:
             self.progress.finish()
             return
         self._reconcile(run_id, article, query, listed, seen, tally)
-        progress.completed(seen)
+        ledger.completed(seen)
         self.progress.finish()
 
     def _store_batch(
@@ -400,16 +339,12 @@ class Runner:
         parsed = self._parse(batch.body, label)
         now = self.clock()
         with session_scope(self.engine) as s:
-            counts = repository.upsert_articles(s, parsed.articles, now)
+            stored = repository.upsert_articles(s, parsed.articles, now)
             repository.record_hits(s, run_id, query.id, [a.pmid for a in parsed.articles])
             deleted = repository.mark_deleted(s, parsed.deleted, now) if parsed.deleted else 0
-            touched = set(counts.new_pmids) | set(counts.changed_pmids)
+            touched = set(stored.new_pmids) | set(stored.changed_pmids)
             repository.save_assessments(s, [assess(r, article) for r in parsed.articles if r.pmid in touched], now)
-        tally.found += len(parsed.articles)
-        tally.new += counts.new
-        tally.changed += counts.changed
-        tally.unchanged += counts.unchanged
-        tally.deleted += deleted
+        tally.counts += stored.counts + RunCounts(deleted=deleted)
         return {a.pmid for a in parsed.articles} | set(parsed.deleted)
 
     def _reconcile(
@@ -435,54 +370,24 @@ class Runner:
     def _parse(self, body: bytes, label: str) -> ParsedBatch:
         return self._dtds.parse(lambda: parse_efetch(body, label))
 
-    # -- cited studies and assessments --------------------------------------------------------------------------
+    # -- re-assessment --------------------------------------------------------------------------
 
-    def _check_cited(self, run_id: int, article: WatchedArticle) -> list[str]:
-        """Re-fetch every cited study each run: retractions and errata arrive months later."""
-        warnings: list[str] = []
-        for study in article.cited:
-            try:
-                self._check_one_cited(run_id, article, study)
-            except (LitwatchError, StorageError) as exc:
-                warnings.append(f"cited study {study.id}: check failed: {exc}")
-                log.warning("cited study %s: check failed: %s", study.id, exc)
-        return warnings
-
-    def _check_one_cited(self, run_id: int, article: WatchedArticle, study: CitedStudy) -> None:
-        pmids = [study.pmid] if study.pmid else (self.client.pmids_for_doi(study.doi) if study.doi else [])
-        current: Article | None = None
-        previous: Article | None = None
-        now = self.clock()
-        if pmids:
-            with session_scope(self.engine) as s:
-                stored = repository.get_article(s, pmids[0])
-            previous = stored.article if stored else None
-            for batch in self.client.fetch_ids(pmids[:1], self.settings.ncbi.batch_size):
-                parsed = self._parse(batch.body, f"cited study {study.id} efetch")
-                if parsed.articles:
-                    current = parsed.articles[0]
-        with session_scope(self.engine) as s:
-            if current is not None:
-                repository.upsert_articles(s, [current], now)
-                repository.save_assessment(s, assess(current, article), now)
-            status = check_cited_study(study, current, previous)
-            repository.save_cited_check(s, status, run_id)
-
-    def _assess_pending(self, s: Session, articles: list[WatchedArticle]) -> int:
+    def _reassess(self, articles: list[WatchedArticle]) -> Failure | None:
         """Anything stored but not assessed under the current rules (rule change, crash between steps)."""
         if not articles:
-            return 0
+            return None
         profile = articles[0]
-        pending = repository.articles_needing_assessment(s, RULESET_VERSION)
-        now = self.clock()
-        for stored in pending:
-            repository.save_assessment(s, assess(stored.article, profile), now)
+        try:
+            with session_scope(self.engine) as s:
+                pending = repository.articles_needing_assessment(s, RULESET_VERSION)
+                now = self.clock()
+                for stored in pending:
+                    repository.save_assessment(s, assess(stored.article, profile), now)
+        except (LitwatchError, StorageError) as exc:
+            return exc
         if pending:
             log.info("re-assessed %d stored records under rules %s", len(pending), RULESET_VERSION)
-        return len(pending)
+        return None
 
 
-__all__ = [
-    "EutilsError", "ParseError", "PlannedQuery", "RunRequest", "Runner", "make_client", "query_window",
-    "select_queries", "today_utc",
-]
+__all__ = ["PlannedQuery", "RunRequest", "Runner", "make_client", "query_window", "select_queries", "today_utc"]

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litwatch.storage.records import INTERVENTION_CODES
+
 from .errors import QueryError
-from .pubmed.term import validate_term
+from .pubmed import validate_term
 
 ARTICLE_FILE = "article.toml"
-INTERVENTIONS: tuple[str, ...] = ("stem-cells", "exosomes", "gene-therapy")
 # Kinds of evidence that touch a claim (article.toml `watch_for`); pipeline.assess maps papers onto them.
 EVIDENCE_KINDS: tuple[str, ...] = (
     "synthesis", "rct", "clinical", "long-term", "safety", "protocol", "regulatory", "preclinical",
@@ -172,8 +173,8 @@ def _claim(t: _Table, study_ids: set[str]) -> Claim:
     t.allow({"id", "section", "label", "text", "interventions", "cites", "watch_for"})
     interventions = t.strings("interventions")
     for name in interventions:
-        if name not in INTERVENTIONS:
-            raise QueryError(f"{t.where}: unknown intervention '{name}' (known: {', '.join(INTERVENTIONS)})")
+        if name not in INTERVENTION_CODES:
+            raise QueryError(f"{t.where}: unknown intervention '{name}' (known: {', '.join(INTERVENTION_CODES)})")
     cites = t.strings("cites")
     for study in cites:
         if study not in study_ids:

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from litwatch.storage.records import CitedStudyStatus, RunSummary, StoredArticle
+from litwatch.storage.records import DESIGN_LABELS, CitedStudyStatus, RunSummary, StoredArticle
 
 from .cited import CitedView, cited_alerts, cited_views
-from .items import DESIGN_LABELS, DigestItem, make_item, one_per_pmid, sort_items
+from .items import DigestItem, make_item, one_per_pmid, sort_items
 from .links import Link, doi_url, nct_url, pubmed_url
-from .run_health import QueryHealth, RunHealth, RunLine, build_run_health
+from .run_health import QueryHealthRow, RunHealth, RunLine, build_run_health
 from .sanitize import clean_text
 from .text import conclusion, shorten, split_sentences
 
@@ -185,7 +185,7 @@ __all__ = [
     "DigestInput",
     "DigestItem",
     "Link",
-    "QueryHealth",
+    "QueryHealthRow",
     "RunHealth",
     "RunLine",
     "SummaryLine",

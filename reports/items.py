@@ -11,57 +11,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from litwatch.storage.records import Article, StoredArticle
+from litwatch.storage.records import (
+    DESIGN_LABELS,
+    DESIGN_ORDER,
+    INTERVENTION_LABELS,
+    POPULATION_LABELS,
+    Article,
+    StoredArticle,
+)
 
 from .links import NCT_ID, Link, doi_url, nct_url, pubmed_url
 from .sanitize import clean_text, sanitize_inline_html
 from .text import conclusion, escape_html, months, sentence_case, shorten
 
-# The assessment's design codes (pipeline.assess), strongest evidence first; an unknown code sorts last.
-DESIGN_ORDER: tuple[str, ...] = (
-    "meta-analysis",
-    "rct",
-    "systematic-review",
-    "clinical-trial",
-    "case-series",
-    "case-report",
-    "protocol",
-    "guideline",
-    "narrative-review",
-    "preclinical-animal",
-    "preclinical-in-vitro",
-    "comment",
-    "retraction",
-    "expression-of-concern",
-    "erratum",
-    "other",
-)
-DESIGN_LABELS: Mapping[str, str] = {
-    "meta-analysis": "Meta-analysis",
-    "rct": "RCT",
-    "systematic-review": "Systematic review",
-    "clinical-trial": "Clinical, non-randomised",
-    "case-series": "Case series",
-    "case-report": "Case report",
-    "protocol": "Trial protocol",
-    "guideline": "Guideline",
-    "narrative-review": "Narrative review",
-    "preclinical-animal": "Animal study",
-    "preclinical-in-vitro": "In vitro",
-    "comment": "Comment/letter",
-    "retraction": "Retraction notice",
-    "expression-of-concern": "Expression of concern",
-    "erratum": "Erratum",
-    "other": "No clinical design",
-}
 # A badge already saying "Animal study" needs no "Animal" next to it.
 _IMPLIED_POPULATION: Mapping[str, str] = {"preclinical-animal": "animal", "preclinical-in-vitro": "in-vitro"}
-POPULATION_LABELS: Mapping[str, str] = {"human": "Human", "animal": "Animal", "in-vitro": "In vitro"}
-INTERVENTION_LABELS: Mapping[str, str] = {
-    "stem-cells": "Stem cells",
-    "exosomes": "Exosomes/EVs",
-    "gene-therapy": "Gene therapy",
-}
 NOTICE_WORDS: Mapping[str, str] = {
     "RetractionIn": "retraction",
     "RetractionOf": "retraction notice",
@@ -230,10 +194,6 @@ def _badges(
 
 
 __all__ = [
-    "DESIGN_LABELS",
-    "DESIGN_ORDER",
-    "INTERVENTION_LABELS",
-    "POPULATION_LABELS",
     "DigestItem",
     "make_item",
     "one_per_pmid",

@@ -6,14 +6,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from litwatch.storage.records import QueryRunStats, RunSummary
+from litwatch.storage.records import QueryRunStats, RunCounts, RunSummary
 
 from .sanitize import clean_text
 from .text import first_line
 
 
 @dataclass(frozen=True)
-class QueryHealth:
+class QueryHealthRow:
+    """One row of the digest's per-search table: a saved search's runs in the period, summed."""
+
     query_id: str
     label: str
     runs: int
@@ -42,7 +44,7 @@ class RunLine:
 class RunHealth:
     runs: tuple[RunLine, ...]
     failures: tuple[str, ...]
-    queries: tuple[QueryHealth, ...]
+    queries: tuple[QueryHealthRow, ...]
     warnings: tuple[str, ...]
     zero_result_warnings: tuple[str, ...]
 
@@ -81,17 +83,18 @@ def build_run_health(runs: Sequence[RunSummary], labels: Mapping[str, str], zero
     return RunHealth(lines, tuple(failures), queries, warnings, tuple(clean_text(z) for z in zero))
 
 
-def _query_health(query_id: str, label: str, qs: list[QueryRunStats]) -> QueryHealth:
-    return QueryHealth(
+def _query_health(query_id: str, label: str, qs: list[QueryRunStats]) -> QueryHealthRow:
+    total = sum((q.counts for q in qs), RunCounts())
+    return QueryHealthRow(
         query_id=query_id,
         label=label,
         runs=len(qs),
-        found=sum(q.found for q in qs),
-        new=sum(q.new for q in qs),
-        changed=sum(q.changed for q in qs),
+        found=total.found,
+        new=total.new,
+        changed=total.changed,
         last_status=qs[-1].status,
         errors=tuple(dict.fromkeys(first_line(q.error) for q in qs if q.error)),
     )
 
 
-__all__ = ["QueryHealth", "RunHealth", "RunLine", "build_run_health"]
+__all__ = ["QueryHealthRow", "RunHealth", "RunLine", "build_run_health"]

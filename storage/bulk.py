@@ -1,5 +1,5 @@
 """Small SQL helpers shared by the repository modules: chunked IN lists, INSERT-or-ignore on both backends, and
-the fast canonical JSON form of a record (the hot path of every stored batch)."""
+timezone-aware datetimes read back from SQLite."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-
-from . import records
 
 CHUNK = 500  # ids per IN list / rows per executemany: well under SQLite's and PostgreSQL's parameter limits
 _T = TypeVar("_T")
@@ -31,9 +29,3 @@ def aware(value: datetime) -> datetime:
 def chunks(items: Sequence[_T], size: int = CHUNK) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-# The canonical JSON form and its hash live with the model (storage.records); re-exported for the repository.
-jsonable = records._to_jsonable
-canonical_hash = records.canonical_hash
-

@@ -15,9 +15,64 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any, Literal
 
+from .run_records import CountsView, QueryRunStats, RunCounts, RunSummary
+
 ArticleKind = Literal["article", "book"]
 Verdict = Literal["update", "review", "fyi", "cited"]
 VERDICTS: tuple[str, ...] = ("update", "review", "fyi", "cited")
+
+
+# --- the domain vocabulary ------------------------------------------------------------------------------------
+# The assessment's codes and their words, kept ONCE: the assessment writes its reasons with `phrase`, the watch
+# list checks codes against it, the digest shows `label` as a badge and orders designs by DESIGN_ORDER.
+
+
+@dataclass(frozen=True)
+class Wording:
+    """One code and how it is worded: `label` on a badge ("RCT"), `phrase` inside a reason ("randomised")."""
+
+    code: str
+    label: str
+    phrase: str
+
+
+# Study designs, strongest evidence first (the digest's reading order; an unknown code sorts last).
+DESIGN_WORDINGS: tuple[Wording, ...] = (
+    Wording("meta-analysis", "Meta-analysis", "meta-analysis"),
+    Wording("rct", "RCT", "randomised"),
+    Wording("systematic-review", "Systematic review", "systematic review"),
+    Wording("clinical-trial", "Clinical, non-randomised", "non-randomised clinical study"),
+    Wording("case-series", "Case series", "case series"),
+    Wording("case-report", "Case report", "case report"),
+    Wording("protocol", "Trial protocol", "trial protocol"),
+    Wording("guideline", "Guideline", "guideline/statement"),
+    Wording("narrative-review", "Narrative review", "narrative review"),
+    Wording("preclinical-animal", "Animal study", "animal study"),
+    Wording("preclinical-in-vitro", "In vitro", "in-vitro study"),
+    Wording("comment", "Comment/letter", "comment/letter"),
+    Wording("retraction", "Retraction notice", "retraction notice"),
+    Wording("expression-of-concern", "Expression of concern", "expression of concern"),
+    Wording("erratum", "Erratum", "erratum notice"),
+    Wording("other", "No clinical design", "no clinical design"),
+)
+POPULATION_WORDINGS: tuple[Wording, ...] = (
+    Wording("human", "Human", "humans"),
+    Wording("animal", "Animal", "animals"),
+    Wording("in-vitro", "In vitro", "cells in vitro"),
+)
+INTERVENTION_WORDINGS: tuple[Wording, ...] = (
+    Wording("stem-cells", "Stem cells", "cell therapy"),
+    Wording("exosomes", "Exosomes/EVs", "exosomes/EVs"),
+    Wording("gene-therapy", "Gene therapy", "gene therapy"),
+)
+DESIGN_ORDER: tuple[str, ...] = tuple(w.code for w in DESIGN_WORDINGS)
+DESIGN_LABELS: dict[str, str] = {w.code: w.label for w in DESIGN_WORDINGS}
+DESIGN_PHRASES: dict[str, str] = {w.code: w.phrase for w in DESIGN_WORDINGS}
+POPULATION_LABELS: dict[str, str] = {w.code: w.label for w in POPULATION_WORDINGS}
+POPULATION_PHRASES: dict[str, str] = {w.code: w.phrase for w in POPULATION_WORDINGS}
+INTERVENTION_CODES: tuple[str, ...] = tuple(w.code for w in INTERVENTION_WORDINGS)
+INTERVENTION_LABELS: dict[str, str] = {w.code: w.label for w in INTERVENTION_WORDINGS}
+INTERVENTION_PHRASES: dict[str, str] = {w.code: w.phrase for w in INTERVENTION_WORDINGS}
 
 
 @dataclass(frozen=True)
@@ -118,7 +173,7 @@ class Article:
         return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)
+        return to_jsonable(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Article:
@@ -158,7 +213,7 @@ class Assessment:
     cited_study: str | None = None  # id of the cited study this record is about (follow-up, retraction...)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)
+        return to_jsonable(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Assessment:
@@ -192,82 +247,50 @@ class CitedStudyStatus:
     checked_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class QueryRunStats:
-    """One saved search within one run."""
-
-    query_id: str
-    window_start: date | None
-    window_end: date | None
-    status: Literal["running", "success", "failed", "skipped"] = "running"
-    found: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: int
-    kind: str  # "fetch", "digest", "backfill"
-    trigger: str  # manual, cron, scheduler, demo
-    status: Literal["running", "success", "failed", "skipped"]  # skipped: a scheduled job found the lock held
-    started_at: datetime
-    finished_at: datetime | None = None
-    found: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    error: str | None = None
-    warnings: tuple[str, ...] = ()
-    queries: tuple[QueryRunStats, ...] = ()
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
-
 # --- canonical JSON form -------------------------------------------------------------------------------------
 
 _LEAVES = (str, int, float, type(None))
 _EXACT_LEAVES = frozenset(_LEAVES) | {bool}
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
+_INLINED: dict[type, tuple[str, ...]] = {}  # only types that have inlined fields
 
 
-def _to_jsonable(value: Any) -> Any:
-    """The canonical JSON-able form. Hot path of every stored batch: field names are looked up once per type."""
+def to_jsonable(value: Any) -> Any:
+    """Any of our frozen dataclasses (or lists/dicts of them) as plain JSON-able data: the canonical form of a
+    record (`to_dict`, its content hash, the stored JSON) and of `--json` outputs. The one JSON conversion.
+    Hot path of every stored batch: field names are looked up once per type."""
     if isinstance(value, _LEAVES):
         return value
     if isinstance(value, tuple | list):
-        return [v if type(v) is str else _to_jsonable(v) for v in value]  # most lists are PMIDs, keywords, names
+        return [v if type(v) is str else to_jsonable(v) for v in value]  # most lists are PMIDs, keywords, names
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     cls = type(value)
     try:
         names = _FIELDS[cls]
     except KeyError:
-        names = _FIELDS[cls] = (
-            tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
-        )
+        names = _FIELDS[cls] = _field_names(cls)
     if names is None:
         return value
     out = {}
     for name in names:
         v = getattr(value, name)
-        out[name] = v if type(v) in _EXACT_LEAVES else _to_jsonable(v)
+        out[name] = v if type(v) in _EXACT_LEAVES else to_jsonable(v)
+    for name in _INLINED.get(cls, ()):
+        out.update(out.pop(name))
     return out
 
 
-def to_jsonable(value: Any) -> Any:
-    """Any of our frozen dataclasses (or lists/dicts of them) as plain JSON-able data: for `--json` outputs."""
-    return _to_jsonable(value)
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    if not dataclasses.is_dataclass(cls):
+        return None
+    fields = dataclasses.fields(cls)
+    inlined = tuple(f.name for f in fields if f.metadata.get("inline"))
+    if inlined:
+        _INLINED[cls] = inlined
+    return tuple(f.name for f in fields)
 
 
 def canonical_hash(record: dict[str, Any]) -> str:
@@ -305,7 +328,10 @@ def _from_jsonable(cls: type, data: dict[str, Any]) -> Any:
 
 
 __all__ = [
+    "DESIGN_LABELS", "DESIGN_ORDER", "DESIGN_PHRASES", "DESIGN_WORDINGS", "INTERVENTION_CODES",
+    "INTERVENTION_LABELS", "INTERVENTION_PHRASES", "INTERVENTION_WORDINGS", "POPULATION_LABELS",
+    "POPULATION_PHRASES", "POPULATION_WORDINGS", "Wording",
     "VERDICTS", "AbstractSection", "Accession", "Article", "ArticleKind", "Assessment", "Author",
-    "CitedStudyStatus", "CommentCorrection", "MeshHeading", "ParsedBatch", "PublicationType", "QueryRunStats",
-    "RunSummary", "StoredArticle", "Verdict",
+    "CitedStudyStatus", "CommentCorrection", "CountsView", "MeshHeading", "ParsedBatch", "PublicationType",
+    "QueryRunStats", "RunCounts", "RunSummary", "StoredArticle", "Verdict", "canonical_hash", "to_jsonable",
 ]

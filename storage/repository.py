@@ -1,7 +1,7 @@
 """Repository functions: everything the runner and the digest read or write, each taking a `Session`.
 
-Articles, assessments and cited-study checks live here; run bookkeeping (`storage.runs`) and digest
-bookkeeping (`storage.digests`) are re-exported, so callers need only this module. Bulk by design: a batch of
+Articles and cited-study checks live here; assessments (`storage.assessments`), run bookkeeping (`storage.runs`)
+and digest bookkeeping (`storage.digests`) are re-exported, so callers need only this module. Bulk by design: a batch of
 N articles costs a constant number of statements (chunked IN lists, executemany), never N round trips.
 Callers own the transaction (`storage.engine.session_scope`); nothing here commits.
 """
@@ -17,7 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .bulk import aware, canonical_hash, chunks, insert_ignore, jsonable
+from .assessments import (
+    assessment_from_row,
+    assessment_history,
+    latest_assessment,
+    save_assessment,
+    save_assessments,
+)
+from .bulk import aware, chunks, insert_ignore
 from .digests import (
     DigestRecord,
     last_digest,
@@ -27,10 +34,11 @@ from .digests import (
     sent_item_keys,
     unsent_digests,
 )
-from .records import Article, Assessment, CitedStudyStatus, StoredArticle
+from .records import Article, CitedStudyStatus, CountsView, RunCounts, StoredArticle, canonical_hash, to_jsonable
 from .runs import (
-    QueryHealth,
+    QueryStats,
     completed_slices,
+    fail_orphaned_runs,
     finish_query_run,
     finish_run,
     get_run,
@@ -46,18 +54,18 @@ from .schema import ArticleRow, ArticleVersionRow, AssessmentRow, CitedCheckRow,
 
 
 @dataclass(frozen=True)
-class UpsertCounts:
-    new: int
-    changed: int
-    unchanged: int
-    changed_pmids: tuple[str, ...]
+class UpsertResult(CountsView):
+    """What storing a batch did: its counts (found = records handed in) and which PMIDs were new or changed."""
+
+    counts: RunCounts
     new_pmids: tuple[str, ...]
+    changed_pmids: tuple[str, ...]
 
 
 # --- articles -----------------------------------------------------------------------------------------------
 
 
-def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) -> UpsertCounts:
+def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) -> UpsertResult:
     """Store a batch. Idempotent; a lower version never overwrites a higher one, and for the same version
     the content seen last wins, so any arrival order converges to the latest version. Every distinct content
     goes to history (`article_versions`), a late lower version included."""
@@ -65,7 +73,7 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
     incoming: dict[str, tuple[Article, str, dict[str, Any]]] = {}
     history: dict[tuple[str, str], tuple[Article, dict[str, Any]]] = {}
     for art in articles:
-        record = jsonable(art)
+        record = to_jsonable(art)
         digest = canonical_hash(record)
         history.setdefault((art.pmid, digest), (art, record))
         held = incoming.get(art.pmid)
@@ -146,7 +154,8 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
     for chunk in chunks(versions):
         s.execute(insert_ignore(s, ArticleVersionRow, ["pmid", "content_hash"]), chunk)
     s.flush()
-    return UpsertCounts(len(new), len(changed), unchanged, tuple(changed), tuple(new))
+    counts = RunCounts(found=len(articles), new=len(new), changed=len(changed), unchanged=unchanged)
+    return UpsertResult(counts, tuple(new), tuple(changed))
 
 
 def mark_deleted(s: Session, pmids: Sequence[str], seen_at: datetime) -> int:
@@ -195,6 +204,11 @@ def article_history(s: Session, pmid: str) -> list[tuple[datetime, str, int]]:
     return [(r.seen_at, r.content_hash, r.version) for r in rows]
 
 
+def first_seen_at(s: Session) -> datetime | None:
+    """When the first record was stored (None: nothing yet): how far back the database's memory goes."""
+    return s.scalar(sa.select(sa.func.min(ArticleRow.first_seen)))
+
+
 def changed_between(s: Session, since: datetime, until: datetime) -> list[StoredArticle]:
     """Articles first seen or whose content changed in [since, until), oldest change first, fully hydrated."""
     in_range = sa.or_(
@@ -233,7 +247,7 @@ def _hydrate(s: Session, rows: Sequence[ArticleRow]) -> list[StoredArticle]:
             last_changed=r.last_changed,
             deleted=r.deleted,
             query_ids=tuple(sorted(queries.get(r.pmid, ()))),
-            assessment=_assessment(latest[r.pmid]) if r.pmid in latest else None,
+            assessment=assessment_from_row(latest[r.pmid]) if r.pmid in latest else None,
         )
         for r in rows
     ]
@@ -255,91 +269,7 @@ def _article_values(art: Article, digest: str, record: dict[str, Any]) -> dict[s
     }
 
 
-# --- assessments --------------------------------------------------------------------------------------------
-
-
-def save_assessment(s: Session, a: Assessment, assessed_at: datetime) -> bool:
-    """Store an assessment; False if this (pmid, content hash, rule set) was assessed already. An assessment
-    without a content hash is taken to be of the stored content."""
-    content_hash = a.content_hash or s.scalar(
-        sa.select(ArticleRow.content_hash).where(ArticleRow.pmid == a.pmid)
-    )
-    stmt = insert_ignore(s, AssessmentRow, list(_ASSESSMENT_KEY))
-    # Values as execute() parameters, not .values(): one cached compiled statement instead of one per call.
-    # RETURNING, not rowcount: psycopg reports -1 for a single INSERT ... ON CONFLICT DO NOTHING
-    row = s.execute(
-        stmt.returning(AssessmentRow.__table__.c.id), _assessment_values(a, content_hash or "", assessed_at)
-    ).first()
-    return row is not None
-
-
-def save_assessments(s: Session, assessments: Sequence[Assessment], assessed_at: datetime) -> int:
-    """Store a batch of assessments in a constant number of statements; returns how many were new (the others
-    had this (pmid, content hash, rule set) assessed already). Missing content hashes are the stored content's."""
-    missing = [a.pmid for a in assessments if not a.content_hash]
-    stored: dict[str, str] = {}
-    for chunk in chunks(list(dict.fromkeys(missing))):
-        query = sa.select(ArticleRow.pmid, ArticleRow.content_hash).where(ArticleRow.pmid.in_(chunk))
-        stored.update((pmid, digest) for pmid, digest in s.execute(query))
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for a in assessments:  # the first of duplicates wins, as with one save_assessment call after another
-        values = _assessment_values(a, a.content_hash or stored.get(a.pmid, ""), assessed_at)
-        rows.setdefault((a.pmid, values["content_hash"], a.ruleset_version), values)
-    done: set[tuple[str, str, str]] = set()
-    for chunk in chunks(list({key[0] for key in rows})):
-        done.update(
-            tuple(r)  # type: ignore[misc]
-            for r in s.execute(
-                sa.select(*(getattr(AssessmentRow, c) for c in _ASSESSMENT_KEY)).where(AssessmentRow.pmid.in_(chunk))
-            )
-        )
-    fresh = [values for key, values in rows.items() if key not in done]
-    for chunk in chunks(fresh):
-        s.execute(insert_ignore(s, AssessmentRow, list(_ASSESSMENT_KEY)), chunk)
-    return len(fresh)
-
-
-_ASSESSMENT_KEY = ("pmid", "content_hash", "ruleset_version")
-
-
-def _assessment_values(a: Assessment, content_hash: str, assessed_at: datetime) -> dict[str, Any]:
-    return {
-        "pmid": a.pmid,
-        "content_hash": content_hash,
-        "record_version": a.record_version,
-        "ruleset_version": a.ruleset_version,
-        "verdict": a.verdict,
-        "design": a.design,
-        "population": a.population,
-        "condition": a.condition,
-        "interventions": list(a.interventions),
-        "claims": list(a.claims),
-        "reasons": list(a.reasons),
-        "sample_size": a.sample_size,
-        "follow_up_months": a.follow_up_months,
-        "cited_study": a.cited_study,
-        "assessed_at": assessed_at,
-    }
-
-
-def latest_assessment(s: Session, pmid: str) -> Assessment | None:
-    row = s.scalars(
-        sa.select(AssessmentRow)
-        .where(AssessmentRow.pmid == pmid)
-        .order_by(AssessmentRow.assessed_at.desc(), AssessmentRow.id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else _assessment(row)
-
-
-def assessment_history(s: Session, pmid: str) -> list[Assessment]:
-    """Every assessment of the record, oldest first."""
-    rows = s.scalars(
-        sa.select(AssessmentRow)
-        .where(AssessmentRow.pmid == pmid)
-        .order_by(AssessmentRow.assessed_at, AssessmentRow.id)
-    )
-    return [_assessment(r) for r in rows]
+# --- assessments (stored by storage.assessments; the one that needs articles lives here) ---------------
 
 
 def articles_needing_assessment(
@@ -359,25 +289,6 @@ def articles_needing_assessment(
         .limit(limit)
     )
     return _hydrate(s, list(s.scalars(stmt)))
-
-
-def _assessment(r: AssessmentRow) -> Assessment:
-    return Assessment(
-        pmid=r.pmid,
-        verdict=r.verdict,
-        design=r.design,
-        population=r.population,  # type: ignore[arg-type]
-        condition=r.condition,
-        reasons=tuple(r.reasons),
-        ruleset_version=r.ruleset_version,
-        record_version=r.record_version,
-        content_hash=r.content_hash,
-        interventions=tuple(r.interventions),
-        claims=tuple(r.claims),
-        sample_size=r.sample_size,
-        follow_up_months=r.follow_up_months,
-        cited_study=r.cited_study,
-    )
 
 
 # --- cited studies ------------------------------------------------------------------------------------------
@@ -430,13 +341,16 @@ def latest_cited_checks(s: Session) -> list[CitedStudyStatus]:
 
 __all__ = [
     "DigestRecord",
-    "QueryHealth",
-    "UpsertCounts",
+    "QueryStats",
+    "UpsertResult",
     "article_history",
     "articles_needing_assessment",
     "assessment_history",
     "changed_between",
+    "completed_slices",
+    "fail_orphaned_runs",
     "finish_query_run",
+    "first_seen_at",
     "finish_run",
     "get_article",
     "get_articles",
@@ -449,6 +363,7 @@ __all__ = [
     "mark_deleted",
     "mark_digest_failed",
     "mark_digest_sent",
+    "mark_slice_complete",
     "query_stats",
     "record_digest",
     "record_hits",
@@ -457,8 +372,6 @@ __all__ = [
     "save_cited_check",
     "sent_item_keys",
     "set_watermark",
-    "completed_slices",
-    "mark_slice_complete",
     "start_query_run",
     "start_run",
     "unsent_digests",

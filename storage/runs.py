@@ -1,4 +1,4 @@
-"""Run bookkeeping: runs and their per-query parts, watermarks, and run health per saved search."""
+"""Run bookkeeping: runs and their per-query parts, watermarks, backfill resume slices, and per-query statistics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import socket
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .bulk import aware, chunks
-from .records import QueryRunStats, RunSummary
+from .records import QueryRunStats, RunCounts, RunSummary
 from .schema import BackfillSliceRow, QueryRunRow, RunRow, WatermarkRow
 
 
 @dataclass(frozen=True)
-class QueryHealth:
-    """Run health of one saved search: `runs`/`failures` since the given time, the rest over all history."""
+class QueryStats:
+    """Statistics of one saved search's runs: `runs`/`failures` since the given time, the rest over all history."""
 
     query_id: str
     runs: int
@@ -86,25 +86,13 @@ def finish_query_run(
     query_id: str,
     *,
     status: str,
-    found: int,
-    new: int,
-    changed: int,
-    unchanged: int,
-    deleted: int,
+    counts: RunCounts,
     error: str | None,
 ) -> None:
     result = s.execute(
         sa.update(QueryRunRow)
         .where(QueryRunRow.run_id == run_id, QueryRunRow.query_id == query_id)
-        .values(
-            status=status,
-            found=found,
-            new=new,
-            changed=changed,
-            unchanged=unchanged,
-            deleted=deleted,
-            error=error,
-        )
+        .values(status=status, error=error, **asdict(counts))
         .execution_options(synchronize_session=False)
     )
     if not result.rowcount:
@@ -136,7 +124,27 @@ def finish_run(
         raise KeyError(f"no run {run_id}")
 
 
-_COUNTS = ("found", "new", "changed", "unchanged", "deleted")
+_COUNTS = tuple(f.name for f in fields(RunCounts))  # the count columns of runs and query_runs
+
+
+def fail_orphaned_runs(s: Session, current_run_id: int, finished_at: datetime, note: str) -> list[int]:
+    """Record as failed every fetch/backfill run other than `current_run_id` still marked running, and its
+    running query runs (their committed counts kept). Only the run-lock holder may call this: no other fetch
+    can be running, so such a run died without finishing (kill -9, power loss). Returns their ids."""
+    closed: list[int] = []
+    for old in list_runs(s, limit=50):
+        if old.run_id == current_run_id or old.status != "running" or old.kind not in ("fetch", "backfill"):
+            continue
+        for q in old.queries:
+            if q.status == "running":
+                finish_query_run(s, old.run_id, q.query_id, status="failed", counts=q.counts, error=note)
+        finish_run(s, old.run_id, status="failed", finished_at=finished_at, error=note, warnings=list(old.warnings))
+        closed.append(old.run_id)
+    return closed
+
+
+def _counts(row: RunRow | QueryRunRow) -> RunCounts:
+    return RunCounts(*(getattr(row, c) for c in _COUNTS))
 
 
 def list_runs(s: Session, limit: int = 20) -> list[RunSummary]:
@@ -163,12 +171,8 @@ def _summaries(s: Session, rows: Sequence[RunRow]) -> list[RunSummary]:
                     query_id=q.query_id,
                     window_start=q.window_start,
                     window_end=q.window_end,
-                    status=q.status,
-                    found=q.found,
-                    new=q.new,
-                    changed=q.changed,  # type: ignore[arg-type]
-                    unchanged=q.unchanged,
-                    deleted=q.deleted,
+                    status=q.status,  # type: ignore[arg-type]
+                    counts=_counts(q),
                     error=q.error,
                 )
             )
@@ -180,11 +184,7 @@ def _summaries(s: Session, rows: Sequence[RunRow]) -> list[RunSummary]:
             status=r.status,  # type: ignore[arg-type]
             started_at=r.started_at,
             finished_at=r.finished_at,
-            found=r.found,
-            new=r.new,
-            changed=r.changed,
-            unchanged=r.unchanged,
-            deleted=r.deleted,
+            counts=_counts(r),
             error=r.error,
             warnings=tuple(r.warnings or ()),
             queries=tuple(per_run.get(r.id, ())),
@@ -193,7 +193,7 @@ def _summaries(s: Session, rows: Sequence[RunRow]) -> list[RunSummary]:
     ]
 
 
-def query_stats(s: Session, since: datetime) -> dict[str, QueryHealth]:
+def query_stats(s: Session, since: datetime) -> dict[str, QueryStats]:
     """Per saved search: how its runs went since `since`, and when it last succeeded / last found anything."""
     stmt = (
         sa.select(
@@ -226,7 +226,7 @@ def query_stats(s: Session, since: datetime) -> dict[str, QueryHealth]:
                 h["last_nonzero"] = started_at
         if error:
             h["last_error"] = error
-    return {q: QueryHealth(query_id=q, **h) for q, h in acc.items()}
+    return {q: QueryStats(query_id=q, **h) for q, h in acc.items()}
 
 
 # --- watermarks ---------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def set_watermark(s: Session, query_id: str, until: date, run_id: int) -> None:
     s.flush()
 
 
-# --- backfill progress ----------------------------------------------------------------------------------------
+# --- backfill resume ledger ----------------------------------------------------------------------------------------
 
 
 def completed_slices(s: Session, query_id: str, term_hash: str, since: datetime) -> set[tuple[date, date]]:
@@ -277,14 +277,15 @@ def mark_slice_complete(
 
 
 __all__ = [
-    "QueryHealth",
+    "QueryStats",
     "completed_slices",
-    "mark_slice_complete",
+    "fail_orphaned_runs",
     "finish_query_run",
     "finish_run",
     "get_run",
     "get_watermark",
     "list_runs",
+    "mark_slice_complete",
     "query_stats",
     "set_watermark",
     "start_query_run",

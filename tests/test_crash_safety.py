@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from litwatch.pipeline.config import Settings, load_settings
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 
 from tests.conftest import DOMAIN_RECORDS
@@ -49,7 +49,7 @@ def write_config(tmp_path: Path, base_url: str, db_url: str) -> Path:
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = {BATCH}\n'
-        f"backoff_base = 0.001\nmax_retries = 3\nrequests_per_second = {RATE}\n"
+        f"backoff_base = 0.001\nmax_attempts = 3\nrequests_per_second = {RATE}\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
         f'[paths]\nqueries = "{REPO / "queries"}"\n'
         # a crashed holder's SQLite lock row goes stale quickly, so the re-run can take over

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.errors import QueryError, RunStepError
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
@@ -39,7 +39,7 @@ def make_settings(tmp_path: Path, base_url: str, db_url: str, batch_size: int = 
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = {batch_size}\n'
-        f"backoff_base = 0.001\nmax_retries = 3\n"
+        f"backoff_base = 0.001\nmax_attempts = 3\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
         f'[paths]\nqueries = "{REPO / "queries"}"\n',
         encoding="utf-8",

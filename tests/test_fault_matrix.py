@@ -2,7 +2,7 @@
 
 Each test ends by checking the stored state against the corpus: every PMID the search should find is stored
 exactly once (one article row, one version, one assessment), the watermark says exactly what was completed, and the
-run history tells what happened. Retries are kept fast (backoff_base 0.001, max_retries 3). The server enforces a
+run history tells what happened. Retries are kept fast (backoff_base 0.001, max_attempts 3). The server enforces a
 per-key limit of RATE requests/s and the client is configured for exactly that pace (NCBI's mechanics at 4x its
 with-key rate, to keep the matrix quick), so `rate_violations == 0` is a real check of the pacing under retries.
 """
@@ -21,9 +21,9 @@ import pytest
 import sqlalchemy as sa
 from litwatch.pipeline.config import Settings
 from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
-from litwatch.pipeline.ncbi.client import DateWindow, full_term
+from litwatch.pipeline.ncbi import DateWindow, full_term
 from litwatch.pipeline.pubmed.dtd import DtdUnavailableError, download_dtd, is_ncbi_dtd_url
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.pipeline.watchlist import load_watchlist
 from litwatch.storage.engine import make_engine
@@ -52,7 +52,7 @@ def server(corpus: Corpus) -> Iterator[ReplayServer]:
 
 
 def settings_for(tmp_path: Path, base_url: str, db_url: str, **ncbi: object) -> Settings:
-    """NCBI_API_KEY set, batches of BATCH, backoff_base 0.001, max_retries 3, paced at RATE."""
+    """NCBI_API_KEY set, batches of BATCH, backoff_base 0.001, max_attempts 3, paced at RATE."""
     return make_settings(tmp_path, base_url, db_url, batch_size=BATCH, requests_per_second=RATE, **ncbi)
 
 
@@ -137,7 +137,7 @@ def read_timeout_for(kind: str) -> float:
 def test_transient_fault_is_retried_and_the_run_completes(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str, kind: str
 ) -> None:
-    """Two failures in a row on esearch (the count) and on efetch (batch 2): max_retries 3 rides them out."""
+    """Two failures in a row on esearch (the count) and on efetch (batch 2): max_attempts 3 rides them out."""
     settings = settings_for(tmp_path, server.base_url, db_url, read_timeout=read_timeout_for(kind))
     expected = expected_ids(corpus, settings)
     server.faults.inject("esearch", kind, times=2)
@@ -203,7 +203,7 @@ def test_esearch_failing_stores_nothing_and_the_next_run_completes(
 def test_429_storm_of_ten_is_ridden_out_with_enough_retries(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str, retry_after: str | None
 ) -> None:
-    settings = settings_for(tmp_path, server.base_url, db_url, max_retries=12)
+    settings = settings_for(tmp_path, server.base_url, db_url, max_attempts=12)
     kind = "429" if retry_after is None else f"429:{retry_after}"
     server.faults.inject("any", kind, times=10, after=1)  # the count passes, then ten 429s in a row
     run(settings)

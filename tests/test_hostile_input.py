@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
 from litwatch.pipeline.errors import ParseError, RunStepError
 from litwatch.pipeline.pubmed.dtd import DtdUnavailableError
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
@@ -195,7 +195,7 @@ import json, resource, sys
 from datetime import date
 from pathlib import Path
 from litwatch.pipeline.config import load_settings
-from litwatch.pipeline.ncbi.client import DateWindow
+from litwatch.pipeline.ncbi import DateWindow
 from litwatch.pipeline.pubmed.parse import parse_efetch
 from litwatch.pipeline.runner import make_client
 settings = load_settings(Path(sys.argv[1]), env={"NCBI_API_KEY": "k"})

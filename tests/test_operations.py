@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import lock_holder
@@ -55,7 +55,7 @@ def write_config(tmp_path: Path, base_url: str, db_url: str, queries: Path, **se
     """config.toml for a local replay server: fast client, small batches; `sections` add or override keys."""
     values: dict[str, dict[str, object]] = {
         "ncbi": {"base_url": base_url, "email": "tests@example.org", "batch_size": BATCH, "backoff_base": 0.001,
-                 "max_retries": 3, "requests_per_second": 200.0},
+                 "max_attempts": 3, "requests_per_second": 200.0},
         "storage": {"url": db_url, "data_dir": str(tmp_path)},
         "paths": {"queries": str(queries)},
     }

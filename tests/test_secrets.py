@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.replay import Corpus, ReplayServer
 
 from tests.conftest import DOMAIN_RECORDS
 
@@ -65,7 +65,7 @@ def test_secrets_never_appear_in_logs_outputs_database_or_digests(tmp_path: Path
         cfg = tmp_path / "config.toml"
         cfg.write_text(
             f'[ncbi]\nbase_url = "{server.base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
-            "backoff_base = 0.001\nmax_retries = 8\n"
+            "backoff_base = 0.001\nmax_attempts = 8\n"
             f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n'
             f'[digest]\nout_dir = "{tmp_path / "digests"}"\n'
             f'[mail]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'

@@ -13,13 +13,8 @@ from dataclasses import dataclass
 
 from litwatch.storage.records import Article
 
-from .signals import Guarded, Text, lc_pattern, quote
+from .text import Guarded, Text, lc_pattern, quote
 
-DESIGNS: tuple[str, ...] = (
-    "rct", "meta-analysis", "systematic-review", "clinical-trial", "case-series", "case-report", "protocol",
-    "guideline", "preclinical-animal", "preclinical-in-vitro", "narrative-review", "comment", "erratum",
-    "retraction", "expression-of-concern", "other",
-)
 HUMAN_EVIDENCE = frozenset({"rct", "clinical-trial", "case-series", "case-report"})
 SYNTHESIS = frozenset({"meta-analysis", "systematic-review"})
 NOTICES = frozenset({"erratum", "retraction", "expression-of-concern"})

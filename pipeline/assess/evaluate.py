@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from litwatch.storage.records import VERDICTS, Assessment
 
-from .verdict import assess_file
-
 MISSING = "missing"
 
 
@@ -117,9 +115,8 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-# assess_file is re-exported for the CLI (`litwatch assess` / `litwatch evaluate`)
-__all__ = ["EvalReport", "Miss", "VerdictScore", "assess_file", "evaluate", "format_report"]
-
-
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+__all__ = ["MISSING", "EvalReport", "Miss", "VerdictScore", "evaluate", "format_report"]

@@ -44,9 +44,7 @@ def ordered_map(
     return _run(iter(jobs), work, workers, name)
 
 
-def _run(
-    jobs: Iterator[J], work: Callable[[J, threading.Event], R], workers: int, name: str
-) -> Iterator[R]:
+def _run(jobs: Iterator[J], work: Callable[[J, threading.Event], R], workers: int, name: str) -> Iterator[R]:
     cancelled = threading.Event()
     pending: deque[Future[R]] = deque()
     planning_error: BaseException | None = None

@@ -49,8 +49,8 @@ def prefetch(source: Iterator[T], depth: int = 1) -> Iterator[T]:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             put(_Failure(exc))
         finally:
-            # a source with threads of its own (requests in flight: fetch_pool) stops them now, in this thread,
-            # rather than whenever the suspended generator is collected
+            # a source with threads of its own (efetch requests in flight: EutilsClient._run_pooled) stops them
+            # now, in this thread, rather than whenever the suspended generator is collected
             close = getattr(source, "close", None)
             if close is not None:
                 close()

@@ -1,4 +1,4 @@
-"""pipeline/cli.py and its plumbing (logs, progress): help for every command, exit codes of `status`, `runs --json`,
+"""pipeline/cli/ and its plumbing (logs, progress): help for every command, exit codes of `status`, `runs --json`,
 the trigger default, log lines with the run id, and progress as a bar or as log lines."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from litwatch.pipeline.progress import BarProgress, LogProgress, progress_for
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
+from litwatch.storage.records import RunCounts
 
 from tests.test_operations import LINE, queries_dir, write_config
 
@@ -101,7 +102,7 @@ def test_trigger_defaults_to_manual_on_a_terminal_and_cron_otherwise(
     try:
         monkeypatch.setattr("sys.stdin", stdin)
         args = cli.build_parser().parse_args(["run", *(["--trigger", given] if given else [])])
-        assert cli._trigger(args) == expected  # noqa: SLF001
+        assert cli.trigger(args) == expected
     finally:
         stdin.close()
         os.close(master)
@@ -123,8 +124,8 @@ def _record_fetch(db_url: str, started: datetime, found: int, status: str = "suc
         run_id = repository.start_run(s, kind="fetch", trigger="cron", window_start=None, window_end=None,
                                       started_at=started)
         repository.start_query_run(s, run_id, "exosomes", started.date() - timedelta(days=14), started.date())
-        repository.finish_query_run(s, run_id, "exosomes", status=status, found=found, new=found, changed=0,
-                                    unchanged=0, deleted=0, error=None)
+        repository.finish_query_run(s, run_id, "exosomes", status=status, counts=RunCounts(found=found, new=found),
+                                    error=None)
         repository.finish_run(s, run_id, status=status, finished_at=started + timedelta(seconds=42.5), error=None,
                               warnings=["query exosomes: 1 PMID(s) listed by esearch were never returned"])
 

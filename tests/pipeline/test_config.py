@@ -61,6 +61,7 @@ def test_env_overrides_win_and_are_typed(tmp_path: Path) -> None:
         ("[digest]\nformats = ['pdf']\n", {}, r"\[digest\] formats: unknown format"),
         ("", {"LITWATCH_NCBI__BATCH_SIZE": "lots"}, r"LITWATCH_NCBI__BATCH_SIZE: must be a value of type int"),
         ("", {"LITWATCH_NCBI__NOPE": "1"}, r"LITWATCH_NCBI__NOPE: unknown key 'nope' in \[ncbi\]"),
+        ("[ncbi]\nmax_attempts = 0\n", {}, r"config.toml: \[ncbi\] max_attempts: must be at least 1, got 0"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
@@ -82,3 +83,25 @@ def test_secret_in_file_is_used_but_warned_about(tmp_path: Path) -> None:
     assert s.ncbi.api_key == "inline"
     assert any("api_key is a secret" in w and "NCBI_API_KEY" in w for w in s.warnings)
     assert any("password is a secret" in w for w in s.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[ncbi]\nmax_retries = 3\n", {}, r"^\S*config.toml: \[ncbi\] max_retries: was renamed to max_attempts$"),
+        ("", {"LITWATCH_NCBI__MAX_RETRIES": "3"},
+         r"^LITWATCH_NCBI__MAX_RETRIES: was renamed to LITWATCH_NCBI__MAX_ATTEMPTS$"),
+    ],
+)
+def test_a_renamed_key_says_its_new_name(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
+    """`max_retries` always counted attempts (the first one included); the old name points to the new one."""
+    env = {"LITWATCH_NCBI__EMAIL": "writer@example.org", **env}
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(write(tmp_path, text), env=env)
+    assert "\n" not in str(info.value)
+
+
+def test_max_attempts_is_read_from_file_and_env(tmp_path: Path) -> None:
+    path = write(tmp_path, "[ncbi]\nemail = 'a@b.org'\nmax_attempts = 4\n")
+    assert load_settings(path, env={}).ncbi.max_attempts == 4
+    assert load_settings(path, env={"LITWATCH_NCBI__MAX_ATTEMPTS": "9"}).ncbi.max_attempts == 9

@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
-from litwatch.pipeline.replay.server import ReplayServer
+from litwatch.pipeline.replay import ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.reports import DeliveryError
 from litwatch.storage import repository
@@ -70,7 +70,7 @@ def _settings(tmp_path: Path, base_url: str, db_url: str, smtp_port: int) -> Set
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = 50\n'
-        f"backoff_base = 0.001\nmax_retries = 2\nrequests_per_second = 200\n"
+        f"backoff_base = 0.001\nmax_attempts = 2\nrequests_per_second = 200\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
         f'[paths]\nqueries = "{REPO / "queries"}"\n'
         f'[digest]\nout_dir = "{tmp_path / "digests"}"\n'

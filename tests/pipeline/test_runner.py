@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.errors import RunStepError
-from litwatch.pipeline.ncbi.client import DateWindow, EutilsClient, SearchResult
-from litwatch.pipeline.replay.server import ReplayServer
+from litwatch.pipeline.ncbi import DateWindow, EutilsClient, SearchResult
+from litwatch.pipeline.replay import ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest, make_client
 from litwatch.storage.engine import make_engine
 
@@ -35,7 +35,7 @@ def settings_for(tmp_path: Path, server: ReplayServer, db_url: str) -> Settings:
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{server.base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
-        "backoff_base = 0.001\nmax_retries = 2\nmax_in_flight = 1\n"  # requests in a known order (faults after=k)
+        "backoff_base = 0.001\nmax_attempts = 2\nmax_in_flight = 1\n"  # requests in a known order (faults after=k)
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n',
         encoding="utf-8",
     )
@@ -45,7 +45,7 @@ def settings_for(tmp_path: Path, server: ReplayServer, db_url: str) -> Settings:
 def runner(settings: Settings) -> Runner:
     base = make_client(settings)
     client = SmallCapClient(settings.ncbi.base_url, email=settings.ncbi.email, tool=settings.ncbi.tool,
-                            api_key=settings.ncbi.api_key, max_retries=settings.ncbi.max_retries,
+                            api_key=settings.ncbi.api_key, max_attempts=settings.ncbi.max_attempts,
                             backoff_base=settings.ncbi.backoff_base, rate_limiter=base.rate_limiter)
     return Runner(settings, client=client)
 

@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from litwatch.pipeline.config import load_settings
 from litwatch.pipeline.errors import ConfigError, QueryError, RunLockedError
 from litwatch.pipeline.logs import current_run_id, set_run_id
-from litwatch.pipeline.replay.server import ReplayServer
+from litwatch.pipeline.replay import ReplayServer
 from litwatch.pipeline.scheduler import (
     build_scheduler,
     cron_trigger,

@@ -14,6 +14,7 @@ from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import RunLock
 from litwatch.storage.migrate import upgrade
+from litwatch.storage.records import RunCounts
 from sqlalchemy.orm import Session
 
 from tests.test_operations import queries_dir, write_config
@@ -32,8 +33,8 @@ def record_run(s: Session, started: datetime, found: dict[str, int], status: str
                                   started_at=started)
     for query_id, n in found.items():
         repository.start_query_run(s, run_id, query_id, started.date(), started.date())
-        repository.finish_query_run(s, run_id, query_id, status=status, found=n, new=n, changed=0, unchanged=0,
-                                    deleted=0, error=None if status == "success" else "efetch failed: HTTP 503")
+        repository.finish_query_run(s, run_id, query_id, status=status, counts=RunCounts(found=n, new=n),
+                                    error=None if status == "success" else "efetch failed: HTTP 503")
     repository.finish_run(s, run_id, status=status, finished_at=started + timedelta(minutes=1),
                           error=None if status == "success" else "run 1 failed", warnings=[])
     return run_id

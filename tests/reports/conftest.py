@@ -6,7 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from litwatch.reports.digest import Digest, DigestInput, build_digest
-from litwatch.storage.records import Assessment, CitedStudyStatus, QueryRunStats, RunSummary, StoredArticle
+from litwatch.storage.records import (
+    Assessment,
+    CitedStudyStatus,
+    QueryRunStats,
+    RunCounts,
+    RunSummary,
+    StoredArticle,
+)
 
 from tests.reports.domain_records import domain_articles
 
@@ -319,12 +326,8 @@ def _runs() -> list[RunSummary]:
             qid,
             date(2026, 10, 30),
             date(2026, 11, 20),
-            status,
-            found,
-            new,
-            changed,  # type: ignore[arg-type]
-            found - new - changed,
-            0,
+            status,  # type: ignore[arg-type]
+            RunCounts(found, new, changed, found - new - changed, 0),
             error,
         )
 
@@ -337,10 +340,7 @@ def _runs() -> list[RunSummary]:
             "success",
             start,
             start + timedelta(seconds=38),
-            14,
-            5,
-            0,
-            9,
+            RunCounts(14, 5, 0, 9),
             queries=(q("stem-cells", 9, 2), q("exosomes", 4, 3), q("gene-therapy", 1, 0)),
         ),
         RunSummary(
@@ -350,10 +350,7 @@ def _runs() -> list[RunSummary]:
             "failed",
             start + timedelta(days=2),
             start + timedelta(days=2, seconds=95),
-            6,
-            2,
-            0,
-            4,
+            RunCounts(6, 2, 0, 4),
             error="step efetch failed: NCBI returned HTTP 502 three times; a re-run resumes at "
             "batch 2 of 3\nTraceback (most recent call last): ...",
             queries=(
@@ -368,10 +365,7 @@ def _runs() -> list[RunSummary]:
             "success",
             start + timedelta(days=4),
             start + timedelta(days=4, seconds=41),
-            12,
-            3,
-            2,
-            7,
+            RunCounts(12, 3, 2, 7),
             warnings=("esearch warning for 'exosomes': PhraseNotFound 'nucleus pulposus exosome'",),
             queries=(q("stem-cells", 8, 2, 1), q("exosomes", 3, 1), q("cited-trials", 1, 0, 1)),
         ),

@@ -18,8 +18,11 @@ from litwatch.reports.digest import (
     split_sentences,
     subject_line,
 )
-from litwatch.reports.items import DESIGN_LABELS, DESIGN_ORDER, split_reasons
+from litwatch.reports.items import split_reasons
 from litwatch.storage.records import (
+    DESIGN_LABELS,
+    DESIGN_ORDER,
+    DESIGN_PHRASES,
     AbstractSection,
     Article,
     Assessment,
@@ -398,9 +401,12 @@ def test_awareness_note_for_a_study_already_cited() -> None:
 
 
 def test_every_design_the_assessment_emits_has_a_label_and_a_rank() -> None:
-    from litwatch.pipeline.assess.verdict import _DESIGN_WORDS  # the assessment's own table of design codes
+    # ONE table (storage.records) gives the assessment its phrases (a code without one fails every assessment
+    # that emits it) and the digest its labels and ranks
+    from litwatch.pipeline.assess.design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS
 
-    assert set(DESIGN_LABELS) == set(DESIGN_ORDER) == set(_DESIGN_WORDS)
+    assert set(DESIGN_LABELS) == set(DESIGN_ORDER) == set(DESIGN_PHRASES)
+    assert HUMAN_EVIDENCE | NOTICES | SYNTHESIS <= set(DESIGN_ORDER)
 
 
 def test_a_cited_study_alert_is_reported_once_per_status() -> None:

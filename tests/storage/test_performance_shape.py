@@ -12,10 +12,16 @@ import pytest
 import sqlalchemy as sa
 from litwatch.pipeline.pubmed.parse import parse_efetch
 from litwatch.storage import repository
-from litwatch.storage.bulk import canonical_hash, jsonable
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
-from litwatch.storage.records import Accession, Assessment, CommentCorrection, MeshHeading
+from litwatch.storage.records import (
+    Accession,
+    Assessment,
+    CommentCorrection,
+    MeshHeading,
+    canonical_hash,
+    to_jsonable,
+)
 from sqlalchemy.engine import Engine
 
 from tests.conftest import DOMAIN_RECORDS, ThirdPartyBytes, eutils_bytes
@@ -49,7 +55,7 @@ def test_fast_canonical_form_equals_the_models_on_real_records(path: Path | Thir
     articles = parse_efetch(body, path.name).articles
     assert articles
     for art in articles:
-        record = jsonable(art)
+        record = to_jsonable(art)
         assert record == art.to_dict()
         assert canonical_hash(record) == art.content_hash
 
@@ -62,14 +68,14 @@ def test_fast_canonical_form_covers_every_nested_kind() -> None:
         comments_corrections=(CommentCorrection(ref_type="RetractionIn", pmid="9", ref_source="x"),),
         references=("1", "2"), keywords=("disc",),
     )
-    assert jsonable(art) == art.to_dict()
-    assert canonical_hash(jsonable(art)) == art.content_hash
+    assert to_jsonable(art) == art.to_dict()
+    assert canonical_hash(to_jsonable(art)) == art.content_hash
 
 
 def test_upsert_serialises_each_record_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = repository.jsonable
-    monkeypatch.setattr(repository, "jsonable", lambda a: calls.append(a.pmid) or real(a))
+    real = repository.to_jsonable
+    monkeypatch.setattr(repository, "to_jsonable", lambda a: calls.append(a.pmid) or real(a))
     with session_scope(engine) as s:
         repository.upsert_articles(s, [article(str(p)) for p in range(1, 41)], at(0))
     assert sorted(calls, key=int) == [str(p) for p in range(1, 41)]
@@ -187,8 +193,8 @@ def test_changed_between_searches_both_time_indexes(filled: Engine) -> None:
 def test_a_runner_batch_is_stored_in_constant_statements(tmp_path: Path, sqlite_url: str, n: int) -> None:
     """The runner's transaction per efetch batch (records, hits, assessments) does not grow with the batch:
     assessments go in with one bulk save_assessments, not one statement per record."""
-    from litwatch.pipeline.ncbi.client import FetchedBatch
-    from litwatch.pipeline.replay.server import Corpus
+    from litwatch.pipeline.ncbi import FetchedBatch
+    from litwatch.pipeline.replay import Corpus
     from litwatch.pipeline.runner import Runner, _QueryTally
     from litwatch.pipeline.watchlist import load_watchlist
 
@@ -207,7 +213,7 @@ def test_a_runner_batch_is_stored_in_constant_statements(tmp_path: Path, sqlite_
     statements = counting(engine)
     tally = _QueryTally()
     runner._store_batch(run_id, watched, watched.queries[0], FetchedBatch(1, 0, tuple(corpus.pmids), body), tally)
-    assert tally.new == n
+    assert tally.counts.new == n
     # SELECT existing, INSERT versions, INSERT hits, SELECT done, INSERT assessments (the articles INSERT is
     # storage's: its ORM bulk path splits real records by which columns are None, see benchmarks/README.md)
     shown = [q for q in real_statements(statements) if not q.startswith("INSERT INTO articles ")]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litwatch.storage.engine import session_scope
-from litwatch.storage.records import Assessment, CitedStudyStatus, CommentCorrection
+from litwatch.storage.records import Assessment, CitedStudyStatus, CommentCorrection, RunCounts
 from litwatch.storage.repository import (
     article_history,
     articles_needing_assessment,
@@ -214,18 +214,15 @@ def test_run_bookkeeping_sums_query_runs(s: Session) -> None:
     start_query_run(s, run, "stem-cells", date(2026, 10, 1), date(2026, 11, 1))
     start_query_run(s, run, "exosomes", date(2026, 10, 1), date(2026, 11, 1))
     finish_query_run(
-        s, run, "stem-cells", status="success", found=10, new=4, changed=1, unchanged=5, deleted=0, error=None
+        s, run, "stem-cells", status="success", counts=RunCounts(found=10, new=4, changed=1, unchanged=5),
+        error=None,
     )
     finish_query_run(
         s,
         run,
         "exosomes",
         status="failed",
-        found=3,
-        new=2,
-        changed=0,
-        unchanged=0,
-        deleted=1,
+        counts=RunCounts(found=3, new=2, deleted=1),
         error="efetch batch 2: HTTP 502",
     )
     assert get_run(s, run).status == "running"  # type: ignore[union-attr]
@@ -263,7 +260,7 @@ def test_finish_unknown_query_run_is_an_error(s: Session) -> None:
     run = _run(s)
     with pytest.raises(KeyError, match="has no query run 'nope'"):
         finish_query_run(
-            s, run, "nope", status="success", found=0, new=0, changed=0, unchanged=0, deleted=0, error=None
+            s, run, "nope", status="success", counts=RunCounts(), error=None
         )
 
 
@@ -287,11 +284,7 @@ def test_query_stats(s: Session) -> None:
             run,
             "gene-therapy",
             status=status,
-            found=found,
-            new=0,
-            changed=0,
-            unchanged=0,
-            deleted=0,
+            counts=RunCounts(found=found),
             error="HTTP 500" if status == "failed" else None,
         )
     stats = query_stats(s, since=at(12))

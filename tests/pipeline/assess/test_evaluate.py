@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from litwatch.pipeline.assess.evaluate import evaluate, format_report
-from litwatch.pipeline.assess.verdict import RULESET_VERSION, assess_file
+from litwatch.pipeline.assess import RULESET_VERSION, evaluate, format_report
+from litwatch.pipeline.file_assessment import assess_file
 from litwatch.pipeline.watchlist import load_article
 from litwatch.storage.records import Assessment
 

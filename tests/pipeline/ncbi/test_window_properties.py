@@ -13,9 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litwatch.pipeline.errors import QueryError
-from litwatch.pipeline.ncbi.client import ESEARCH_CAP, DateWindow, EutilsClient, full_term
-from litwatch.pipeline.ncbi.ratelimit import RateLimiter
-from litwatch.pipeline.replay.server import Corpus, ReplayServer
+from litwatch.pipeline.ncbi import ESEARCH_CAP, DateWindow, EutilsClient, RateLimiter, full_term
+from litwatch.pipeline.replay import Corpus, ReplayServer
 
 from tests.conftest import DOMAIN_RECORDS
 
@@ -37,7 +36,7 @@ def server(base: Corpus) -> Iterator[ReplayServer]:
 @pytest.fixture(scope="module")
 def client(server: ReplayServer) -> EutilsClient:
     return EutilsClient(server.base_url, email="tests@example.org", tool="litwatch-tests",
-                        rate_limiter=RateLimiter(10_000), max_retries=1)
+                        rate_limiter=RateLimiter(10_000), max_attempts=1)
 
 
 def check_tiling(client: EutilsClient, corpus: Corpus, window: DateWindow, cap: int) -> None:

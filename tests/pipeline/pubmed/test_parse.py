@@ -21,9 +21,8 @@ from Bio.Entrez.Parser import DataHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litwatch.pipeline.errors import ParseError
-from litwatch.pipeline.pubmed.dtd import DtdUnavailableError, configure_dtd_cache
+from litwatch.pipeline.pubmed import DtdUnavailableError, configure_dtd_cache, iter_efetch, parse_efetch
 from litwatch.pipeline.pubmed.markup import normalise_ws
-from litwatch.pipeline.pubmed.parse import iter_efetch, parse_efetch
 from litwatch.storage.records import Accession, Article, CommentCorrection, PublicationType
 
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, body_of, eutils, eutils_bytes, third_party, third_party_files

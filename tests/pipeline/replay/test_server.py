@@ -14,8 +14,7 @@ from xml.etree import ElementTree
 import pytest
 import requests
 from Bio import Entrez
-from litwatch.pipeline.replay.corpus import QuerySyntaxError
-from litwatch.pipeline.replay.server import Corpus, Faults, ReplayServer, serve
+from litwatch.pipeline.replay import Corpus, Faults, QuerySyntaxError, ReplayServer, serve
 
 from tests.conftest import DOMAIN_RECORDS, eutils
 from tests.pipeline.conftest import ReplayFactory
@@ -133,6 +132,7 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         ('"2026/10/03"[edat]', {101}),
         ("2025/12/31[crdt]", {104}),  # a book with only a pubmed date
         ('cell* AND ("2026/10/02"[CRDT] : "2026/12"[CRDT])', {102}),
+        ("rat 2026/10/10:2026/10/20[crdt]", {102}),  # a range binds its nearest word, the rest is ANDed
     ],
 )
 def test_matcher(small_corpus: Corpus, term: str, expected: set[int]) -> None:
@@ -151,6 +151,7 @@ def test_matcher(small_corpus: Corpus, term: str, expected: set[int]) -> None:
         ('"2026"[tiab] : "2027"[tiab]', r"a range needs a \[crdt\] or \[edat\] tag"),
         ("2026/13/01[crdt]", "not a date"),
         ("", "empty term"),
+        ("disc OR OR rat", r"cannot read the term 'disc OR OR rat' at position 9: OR without a search term after it"),
     ],
 )
 def test_matcher_refuses_what_it_cannot_answer_honestly(

@@ -1,0 +1,58 @@
+"""`litwatch assess` and `litwatch evaluate`: judge the records of an efetch XML file without storing anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..errors import QueryError
+from .output import EXIT_OK, assessment_json, assessment_row
+
+if TYPE_CHECKING:  # imported when a command runs, so `litwatch --help` stays fast
+    from ..watchlist import WatchedArticle
+
+
+def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
+    from ..file_assessment import assess_file
+
+    for x in assess_file(read_bytes(args.file), _profile(settings, args.article)):
+        print(assessment_json(x) if args.json else assessment_row(x))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from ..assess import evaluate, format_report
+    from ..file_assessment import assess_file
+
+    labels = []
+    for n, line in enumerate(read_bytes(args.labels).decode("utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                labels.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise QueryError(f"{args.labels}:{n}: invalid JSON: {exc.msg}") from None
+    assessments = {x.pmid: x for x in assess_file(read_bytes(args.file), _profile(settings, args.article))}
+    print(format_report(evaluate(labels, assessments)))
+    return EXIT_OK
+
+
+def _profile(settings: Settings, article_path: Path | None) -> WatchedArticle:
+    """--article, else the first watched article under queries/."""
+    from ..watchlist import load_article, load_watchlist
+
+    if article_path is not None:
+        return load_article(article_path)
+    articles = load_watchlist(settings.queries_dir)
+    if not articles:
+        raise QueryError(f"{settings.queries_dir}: no watched article found")
+    return articles[0]
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise QueryError(f"{path}: cannot read: {exc.strerror}") from None

@@ -1,0 +1,95 @@
+"""What the CLI shows: exit codes, and the text and JSON forms of runs and URLs (formatting only, no printing)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litwatch.storage.records import Assessment, RunSummary, StoredArticle, to_jsonable
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_HELP = "Exit codes: 0 ok, 1 run failed, 2 usage/config error, 3 another run holds the lock."
+
+
+def json_line(value: Any, *, indent: int | None = None) -> str:
+    """A model object (or plain data) as the JSON every --json output uses."""
+    return json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True, indent=indent)
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, fit for output."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given minus anything after '@'
+        return url.split("@")[-1]
+
+
+def summary_line(summary: RunSummary) -> str:
+    took = f" in {summary.duration_s:.1f}s" if summary.duration_s is not None else ""
+    warn = f", {len(summary.warnings)} warning(s)" if summary.warnings else ""
+    return f"run {summary.run_id} {summary.status}{took}: {summary.counts.describe()}{warn}"
+
+
+RUNS_HEADER = (f"{'id':>5} {'started (UTC)':<19} {'kind':<8} {'trigger':<9} {'status':<8} {'took':>7} "
+               f"{'window':<21} {'found':>6} {'new':>5} {'chg':>5} {'del':>4} {'warn':>4}  error")
+
+
+def run_row(r: RunSummary) -> str:
+    """One line of `litwatch runs`, under RUNS_HEADER."""
+    took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
+    start, end = run_window(r)
+    window = f"{start}..{end}" if start else "-"
+    return (f"{r.run_id:>5} {r.started_at:%Y-%m-%d %H:%M:%S} {r.kind:<8} {r.trigger:<9} {r.status:<8} {took:>7} "
+            f"{window:<21} {r.found:>6} {r.new:>5} {r.changed:>5} {r.deleted:>4} {len(r.warnings):>4}  "
+            f"{r.error or ''}")
+
+
+def run_window(r: RunSummary) -> tuple[str | None, str | None]:
+    """The span of the run's query windows (each query has its own, from its watermark)."""
+    starts = [q.window_start for q in r.queries if q.window_start]
+    ends = [q.window_end for q in r.queries if q.window_end]
+    return (min(starts).isoformat() if starts else None, max(ends).isoformat() if ends else None)
+
+
+def run_json(r: RunSummary) -> dict[str, Any]:
+    out = to_jsonable(r)
+    start, end = run_window(r)
+    out["duration_s"] = r.duration_s
+    out["window_start"], out["window_end"] = start, end
+    return out
+
+
+def stored_record_lines(stored: StoredArticle) -> list[str]:
+    """`litwatch show`: a stored record, the searches that found it and its latest verdict with the reasons."""
+    a = stored.article
+    lines = [
+        f"PMID {a.pmid} v{a.version}  {a.pubmed_url}",
+        f"{a.title}",
+        f"{a.journal} {a.pub_date}  status {a.status or '-'}  created {a.created or '-'}  doi {a.doi or '-'}",
+        f"types: {', '.join(p.name for p in a.publication_types) or '-'}",
+        f"found by: {', '.join(stored.query_ids) or '-'}; first seen {stored.first_seen:%Y-%m-%d}, "
+        f"last changed {stored.last_changed:%Y-%m-%d}{'  DELETED' if stored.deleted else ''}",
+    ]
+    if stored.assessment:
+        x = stored.assessment
+        lines.append(f"verdict: {x.verdict.upper()} ({x.design}, {x.population}, {x.condition})")
+        lines.extend(f"  - {reason}" for reason in x.reasons)
+        if x.claims:
+            lines.append(f"affects: {'; '.join(x.claims)}")
+    return lines
+
+
+def assessment_json(x: Assessment) -> str:
+    """`litwatch assess --json`: one record's verdict as a JSON line (the keys the command has always written)."""
+    return json.dumps({
+        "pmid": x.pmid, "design": x.design, "population": x.population,
+        "interventions": list(x.interventions), "condition": x.condition, "verdict": x.verdict,
+        "claims": list(x.claims), "reasons": list(x.reasons), "sample_size": x.sample_size,
+        "follow_up_months": x.follow_up_months,
+    }, ensure_ascii=False)
+
+
+def assessment_row(x: Assessment) -> str:
+    return f"{x.pmid:>9} {x.verdict.upper():<7} {x.design:<20} {x.population:<8} {'; '.join(x.reasons)}"

@@ -1,0 +1,160 @@
+"""`litwatch`'s argparse parser: every command, option and help text (what `litwatch COMMAND --help` shows)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from .. import __version__
+from .output import EXIT_HELP
+
+TRIGGERS = ("manual", "cron", "scheduler")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litwatch",
+        description=(
+            "Watch PubMed for new evidence on a medical article (stem cells, exosomes and gene therapy for disc "
+            "degeneration), store every record, and tell the medical writer what needs updating."
+        ),
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"litwatch {__version__}")
+    parser.add_argument("--config", type=Path, help="config file (default: $LITWATCH_CONFIG or ./config.toml)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output: -v INFO and tracebacks, -vv DEBUG, -vvv libraries' DEBUG too "
+                             "(LITWATCH_LOGLEVEL=DEBUG|INFO|WARNING|ERROR overrides)")
+    parser.add_argument("--log-file", type=Path,
+                        help="also append log lines (INFO and up, each tagged run=<id>) to this file")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # the order here is the order `litwatch --help` lists the commands in
+    _add_fetch_commands(sub)
+    _add_history_commands(sub)
+    _add_offline_commands(sub)
+    _add_digest_and_service_commands(sub)
+    _add_evaluate_command(sub)
+    return parser
+
+
+def _add_fetch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", help="fetch new PubMed records for the saved searches and assess them",
+                         description="Fetch, store and assess new records. Default window per query: from its "
+                                     "watermark minus the overlap (first run: [ncbi] first_run_days back) to today. "
+                                     "Cron-safe: no prompts; plain log lines unless stderr is a terminal. "
+                                     "SIGTERM/SIGINT stop it after the batch in hand (exit 1; a re-run resumes).",
+                         epilog=EXIT_HELP)
+    _add_run_args(run)
+    run.add_argument("--dry-run", action="store_true", help="only show each query's window and hit count")
+
+    backfill = sub.add_parser("backfill", help="fetch a large historical window (split under PubMed's 9,999 cap)",
+                              description="Backfill a long window, split into date slices of fewer than 9,999 "
+                                          "records each. Progress bar with ETA on a terminal, log lines otherwise. "
+                                          "Resumable: stored batches are kept; a re-run stores nothing twice.",
+                              epilog=EXIT_HELP)
+    _add_run_args(backfill, since_required=True)
+
+
+def _add_history_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runs = sub.add_parser("runs", help="run history, newest first",
+                          description="Every fetch, backfill and digest run: trigger, status, window, counts, "
+                                      "duration, warnings and error.")
+    runs.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines)")
+    runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+
+    show = sub.add_parser("show", help="one stored record with its latest assessment",
+                          description="Print a stored record: bibliographic data, the saved searches that found "
+                                      "it, and its verdict with the reasons.")
+    show.add_argument("pmid", help="PubMed id")
+    show.add_argument("--json", action="store_true", help="the stored record as JSON")
+
+    sub.add_parser("check", help="validate config.toml and the queries/ watch list, then exit",
+                   description="Load config.toml (with LITWATCH_* overrides) and every saved search; exit 2 with "
+                               "the file and key on the first error.")
+
+    db = sub.add_parser("db", help="database schema management (Alembic)",
+                        description="Apply or inspect schema migrations ('run' upgrades automatically).")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"],
+                    help="upgrade to the latest schema, downgrade one step, or print the current revision")
+
+
+def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = sub.add_parser("replay", help="serve a folder of PubMed XML as a local E-utilities server",
+                            description="A local esearch/efetch server over PubMed XML files, for offline "
+                                        "trials: point [ncbi] base_url at it.")
+    replay.add_argument("--corpus", type=Path, required=True, help="folder of PubmedArticleSet XML files")
+    replay.add_argument("--port", type=int, default=8765)
+    replay.add_argument("--rate", type=float, default=3.0, help="requests/s allowed without api_key (default 3)")
+
+    demo = sub.add_parser("demo", help="the whole pipeline offline: replay server over bundled real records",
+                          description="Run every saved search against a local server holding 55 real PubMed "
+                                      "records, store them in a demo database and write a digest.")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where the demo database goes")
+
+    assess = sub.add_parser("assess", help="assess the records of an efetch XML file without storing them",
+                            description="Print the verdict (update/review/fyi) and reasons for each record.")
+    assess.add_argument("file", type=Path, help="efetch XML (PubmedArticleSet)")
+    assess.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
+    assess.add_argument("--json", action="store_true", help="JSON lines")
+
+
+def _add_digest_and_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    digest = sub.add_parser("digest", help="write the weekly digest (HTML, Markdown, JSON, Atom); optionally mail it",
+                            description="Build the digest of new and changed records. Default period: since the "
+                                        "last digest that was sent (first digest: [digest] default_days back).")
+    digest.add_argument("--since", type=_date, help="period start YYYY-MM-DD (UTC)")
+    digest.add_argument("--until", type=_date, help="period end YYYY-MM-DD, exclusive (default now)")
+    digest.add_argument("--format", choices=["html", "md", "json", "atom"], action="append",
+                        help="only this format (repeatable; default: [digest] formats)")
+    digest.add_argument("--out", type=Path,
+                        help="output folder (default [digest] out_dir), or a file path with one --format")
+    digest.add_argument("--send", action="store_true", help="also e-mail it to [mail] recipients")
+    digest.add_argument("--dry-run", action="store_true",
+                        help="print the digest (Markdown, or the first --format) to stdout; "
+                             "write, record and send nothing")
+    digest.add_argument("--trigger", choices=TRIGGERS,
+                        help="who started it (default: manual on a terminal, cron otherwise)")
+
+    status = sub.add_parser("status", help="health for people and monitoring: exit 1 when unhealthy",
+                            description="Last success and watermark per saved search, the newest run, lock "
+                                        "holder, last digest and items pending. Exit 1 when unhealthy: no success "
+                                        "within 2x [schedule] fetch_interval_days, a search finding nothing for "
+                                        "longer than zero_result_days, or a failed digest send.")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    schedule = sub.add_parser(
+        "schedule", help="run the [schedule] jobs in the foreground (APScheduler); SIGTERM stops it",
+        description="Fetch and digest on the crontab schedules in config.toml ([schedule] fetch, digest, "
+                    "timezone). One instance of each job at a time, missed runs coalesced; every job is a run in "
+                    "the history with trigger 'scheduler'. SIGTERM/SIGINT: no new job starts, the job in hand "
+                    "finishes the batch it is storing, then exit 0.")
+    schedule.add_argument("--now", action="store_true", help="also run the fetch job once right away")
+
+
+def _add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    evaluate = sub.add_parser("evaluate", help="precision/recall of the assessment against labelled records",
+                              description="Compare the assessment with labelled records and print precision and "
+                                          "recall per verdict.")
+    evaluate.add_argument("labels", type=Path, help="JSON lines with pmid, verdict, accept")
+    evaluate.add_argument("file", type=Path, help="efetch XML holding the labelled records")
+    evaluate.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
+
+
+def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -> None:
+    p.add_argument("--query", action="append", default=[], metavar="ID", help="only this saved search (repeatable)")
+    p.add_argument("--since", type=_date, required=since_required, help="window start YYYY-MM-DD (Create date)")
+    p.add_argument("--until", type=_date, help="window end YYYY-MM-DD (default today)")
+    p.add_argument("--trigger", choices=TRIGGERS,
+                   help="who started this run (default: manual on a terminal, cron otherwise)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run to finish instead of exiting 3")
+    p.add_argument("--no-cited", action="store_true", help="skip re-checking the article's cited studies")
