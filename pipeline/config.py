@@ -157,8 +157,13 @@ _RENAMED: dict[tuple[str, str], str] = {
 }
 
 
-def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read `path` (default: $LITWATCH_CONFIG or ./config.toml if it exists), then env overrides, then validate."""
+def load_settings(
+    path: Path | None = None, env: Mapping[str, str] | None = None, *, contact_required: bool = True
+) -> Settings:
+    """Read `path` (default: $LITWATCH_CONFIG or ./config.toml if it exists), then env overrides, then validate.
+
+    `contact_required=False` is for commands that never reach NCBI (the demo talks to its own local server):
+    a missing `[ncbi] email` is then not an error."""
     env = os.environ if env is None else env
     if path is None and env.get("LITWATCH_CONFIG"):
         path = Path(env["LITWATCH_CONFIG"])
@@ -188,7 +193,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
                 )
         sections[name] = _build_section(cls, name, values, source, env)
     settings = Settings(source=source, base_dir=base_dir, warnings=tuple(warnings), **sections)
-    _validate(settings)
+    _validate(settings, contact_required=contact_required)
     for warning in warnings:
         log.warning("%s", warning)
     return settings
@@ -274,11 +279,11 @@ def _coerce(f: dataclasses.Field[Any], value: Any, where: str, key: str, *, from
         raise ConfigError(where, key or None, f"must be {expected}, got {value!r}") from None
 
 
-def _validate(s: Settings) -> None:
+def _validate(s: Settings, *, contact_required: bool = True) -> None:
     src = s.source
     if not s.ncbi.base_url.startswith(("http://", "https://")):
         raise ConfigError(src, "[ncbi] base_url", f"must be an http(s) URL, got {s.ncbi.base_url!r}")
-    if "@" not in s.ncbi.email:
+    if "@" not in s.ncbi.email and (contact_required or s.ncbi.email):
         raise ConfigError(
             src, "[ncbi] email",
             "NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL",

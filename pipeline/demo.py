@@ -23,7 +23,7 @@ from .digest_run import DigestRequest, make_digest
 from .file_assessment import assess_file
 from .replay import Corpus, ReplayServer
 from .runner import Runner, RunRequest
-from .watchlist import load_watchlist
+from .watchlist import bundled_queries_dir, load_watchlist
 
 
 def demo_corpus_dir() -> Path:
@@ -39,6 +39,7 @@ def demo_settings(settings: Settings, out_dir: Path, base_url: str) -> Settings:
         storage={"url": f"sqlite:///{out_dir / 'litwatch-demo.sqlite'}", "data_dir": str(out_dir)},
         digest={"out_dir": str(out_dir / "digests")},
         mail={"enabled": False},
+        paths={"queries": str(bundled_queries_dir())},  # the articles the demo corpus was gathered for
     )
 
 

@@ -77,10 +77,6 @@ class _QueryTally:
     warnings: list[str] = field(default_factory=list)
 
 
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
 def make_client(settings: Settings) -> EutilsClient:
     n = settings.ncbi
     return EutilsClient(
@@ -390,4 +386,4 @@ class Runner:
         return None
 
 
-__all__ = ["PlannedQuery", "RunRequest", "Runner", "make_client", "query_window", "select_queries", "today_utc"]
+__all__ = ["PlannedQuery", "RunRequest", "Runner", "make_client", "query_window", "select_queries"]

@@ -8,6 +8,7 @@ Errors are one line naming the file: `queries/stem-cell-lbp/exosomes.toml: missi
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass
@@ -300,3 +301,13 @@ class _Table:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise QueryError(f"{self.where}: key '{key}' must be an array of tables ([[{key}]])")
         return [_Table(v, f"{self.where}: {key}[{i}]") for i, v in enumerate(value)]
+
+
+def bundled_queries_dir() -> Path:
+    """The watch list shipped inside the package (`litwatch.queries`, the repository's `queries/`): the demo's
+    articles and searches, found the same way from a wheel and from an editable install."""
+    spec = importlib.util.find_spec("litwatch.queries")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():  # an editable install also lists its finder's hook, which is not a folder
+            return Path(location)
+    raise QueryError("the bundled watch list (litwatch.queries) is missing from this installation")

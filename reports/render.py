@@ -7,12 +7,11 @@ record-derived string in the Markdown template goes through `md`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from litwatch.storage.records import to_jsonable
 from markupsafe import Markup
 
 from .digest import Digest, subject_line
@@ -99,21 +98,9 @@ def render_json(d: Digest) -> str:
         "subject": subject_line(d),
         "action_count": d.action_count,
         "run_health_ok": d.run_health.ok,
-        **_jsonable(d),
+        **to_jsonable(d),  # the model's one JSON conversion (the view-model's datetimes are UTC already)
     }
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return _utc(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 __all__ = ["JSON_FORMAT", "render_atom", "render_html", "render_json", "render_markdown"]

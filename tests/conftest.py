@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import email
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +138,55 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     yield from _fresh_pg_schema()
+
+
+# --- a real SMTP server on loopback (aiosmtpd), for delivery tests -------------------------------------------------
+
+class SmtpInbox:
+    """An aiosmtpd handler that keeps what it accepted. `refuse_rcpt` answers RCPT and `refuse_data` answers DATA
+    with that reply instead (both may be changed while the server runs)."""
+
+    def __init__(self, refuse_rcpt: str | None = None) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []  # (MAIL FROM, RCPT TOs, raw message)
+        self.refuse_rcpt = refuse_rcpt
+        self.refuse_data: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+        if self.refuse_data:
+            return self.refuse_data
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [email.message_from_bytes(raw, policy=default_policy) for _, _, raw in self.received]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_smtp(handler: SmtpInbox, **kwargs: Any) -> Iterator[tuple[SmtpInbox, int]]:
+    """Run `handler` on a free loopback port for the duration of a fixture; yields (handler, port)."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[SmtpInbox, int]]:
+    yield from serve_smtp(SmtpInbox())

@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.log_file)
     try:
-        settings = load_settings(args.config)
+        # the demo reaches only its own server on 127.0.0.1: NCBI's contact address is not needed there
+        settings = load_settings(args.config, contact_required=args.command != "demo")
         configure_logging(args.verbose, args.log_file,
                           secrets=tuple(s for s in (settings.ncbi.api_key, settings.mail.password) if s))
         return COMMANDS[args.command](args, settings)

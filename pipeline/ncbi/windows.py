@@ -51,12 +51,6 @@ class DateWindow:
             start = end + timedelta(days=1)
         return pieces
 
-    def halves(self) -> tuple[DateWindow, DateWindow]:
-        if self.start == self.end:
-            raise ValueError(f"the one-day window {self.start} cannot be split")
-        mid = self.start + timedelta(days=(self.days - 1) // 2)
-        return DateWindow(self.start, mid), DateWindow(mid + timedelta(days=1), self.end)
-
     def __str__(self) -> str:
         return f"{self.start}..{self.end}"
 

@@ -3,19 +3,14 @@ aiosmtpd server on loopback, failed sends retried by the next digest, and the `l
 
 from __future__ import annotations
 
-import email
 import re
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
 from litwatch.pipeline.replay import ReplayServer
@@ -24,41 +19,13 @@ from litwatch.reports import DeliveryError
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 
+from tests.conftest import SmtpInbox, free_port
 from tests.pipeline.conftest import ReplayFactory
+
+Smtp = tuple[SmtpInbox, int]  # (the loopback SMTP server's handler, its port)
 
 REPO = Path(__file__).resolve().parents[2]
 SINCE, UNTIL = date(2026, 9, 1), date(2026, 11, 24)
-
-
-class Inbox:
-    """An SMTP server's handler: keeps what it accepted; `refuse` makes it answer DATA with that reply."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.refuse: str | None = None
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
-        if self.refuse:
-            return self.refuse
-        self.messages.append(email.message_from_bytes(envelope.original_content, policy=default_policy))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler, port = Inbox(), _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -82,9 +49,9 @@ def _settings(tmp_path: Path, base_url: str, db_url: str, smtp_port: int) -> Set
 
 
 @pytest.fixture
-def settings(tmp_path: Path, replay: ReplayServer, db_url: str, inbox: tuple[Inbox, int]) -> Settings:
+def settings(tmp_path: Path, replay: ReplayServer, db_url: str, smtp_server: Smtp) -> Settings:
     """The demo corpus stored by one real run; mail goes to the loopback inbox."""
-    s = _settings(tmp_path, replay.base_url, db_url, inbox[1])
+    s = _settings(tmp_path, replay.base_url, db_url, smtp_server[1])
     summary = Runner(s).run(RunRequest(since=SINCE, until=UNTIL, check_cited=True))
     assert summary.status == "success" and summary.new > 0
     return s
@@ -108,12 +75,12 @@ def _digest_state(settings: Settings) -> tuple[set[tuple[str, str]], list[str], 
 
 
 def test_send_delivers_multipart_naming_the_action_items_and_marks_them_sent(
-    settings: Settings, inbox: tuple[Inbox, int]
+    settings: Settings, smtp_server: Smtp
 ) -> None:
     outcome = make_digest(settings, DigestRequest(send=True))
     d = outcome.digest
     assert d.action_count > 0 and outcome.sent_to == ("writer@example.org",)
-    (msg,) = inbox[0].messages
+    (msg,) = smtp_server[0].messages
     assert msg.get_content_type() == "multipart/alternative"
     assert msg["Subject"] == f"litwatch digest {d.week} — {d.action_count} items need action"
     html = _html(msg)
@@ -126,27 +93,27 @@ def test_send_delivers_multipart_naming_the_action_items_and_marks_them_sent(
     assert all(p.is_file() for p in outcome.paths.values())
 
 
-def test_a_second_digest_right_after_repeats_nothing(settings: Settings, inbox: tuple[Inbox, int]) -> None:
+def test_a_second_digest_right_after_repeats_nothing(settings: Settings, smtp_server: Smtp) -> None:
     first = make_digest(settings, DigestRequest(send=True))
     assert first.digest.item_keys
     second = make_digest(settings, DigestRequest(send=True))
     d = second.digest
     assert d.item_keys == () and not (d.action_needed or d.worth_a_look or d.for_awareness)
     assert d.headline.startswith("No action needed")
-    assert len(inbox[0].messages) == 2
+    assert len(smtp_server[0].messages) == 2
 
 
 @pytest.mark.parametrize("failure", ["550", "closed-port"])
 def test_failed_send_keeps_the_digest_and_the_next_one_retries_it(
-    settings: Settings, inbox: tuple[Inbox, int], tmp_path: Path, failure: str
+    settings: Settings, smtp_server: Smtp, tmp_path: Path, failure: str
 ) -> None:
-    handler, port = inbox
+    handler, port = smtp_server
     broken = settings
     if failure == "550":
-        handler.refuse = "550 5.7.1 relaying denied"
+        handler.refuse_data = "550 5.7.1 relaying denied"
         expected = rf"^SMTP 127\.0\.0\.1:{port}: 550 5\.7\.1 relaying denied; the digest is kept"
     else:
-        closed = _free_port()
+        closed = free_port()
         broken = settings.with_overrides(mail={"port": closed})
         expected = (rf"^SMTP 127\.0\.0\.1:{closed}: .*; the digest is kept \(\S+\d{{4}}-W\d{{2}}\.html\) "
                     "and its items go into the next digest")
@@ -159,7 +126,7 @@ def test_failed_send_keeps_the_digest_and_the_next_one_retries_it(
     assert sent == set() and runs == ["failed"] and digests == 1
     assert handler.messages == []
 
-    handler.refuse = None  # the server is fixed: the next digest carries the unsent items and is the retry
+    handler.refuse_data = None  # the server is fixed: the next digest carries the unsent items and is the retry
     retry = make_digest(settings, DigestRequest(send=True))
     assert retry.digest.action_count > 0 and len(handler.messages) == 1
     html = _html(handler.messages[0])
@@ -168,11 +135,11 @@ def test_failed_send_keeps_the_digest_and_the_next_one_retries_it(
     assert sent == set(retry.digest.item_keys) and runs == ["failed", "success"] and digests == 2
 
 
-def test_dry_run_writes_records_and_sends_nothing(settings: Settings, inbox: tuple[Inbox, int], tmp_path: Path) -> None:
+def test_dry_run_writes_records_and_sends_nothing(settings: Settings, smtp_server: Smtp, tmp_path: Path) -> None:
     outcome = make_digest(settings, DigestRequest(send=True, dry_run=True))
     assert outcome.digest.action_count > 0 and outcome.paths == {} and outcome.digest_id is None
     assert not (tmp_path / "digests").exists()
-    assert inbox[0].messages == []
+    assert smtp_server[0].messages == []
     assert _digest_state(settings) == (set(), [], 0)
 
 
@@ -205,19 +172,19 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path, replay: ReplayServer, sqlite_url: str, inbox: tuple[Inbox, int]) -> Settings:
-    s = _settings(tmp_path, replay.base_url, sqlite_url, inbox[1])
+def sqlite_settings(tmp_path: Path, replay: ReplayServer, sqlite_url: str, smtp_server: Smtp) -> Settings:
+    s = _settings(tmp_path, replay.base_url, sqlite_url, smtp_server[1])
     assert Runner(s).run(RunRequest(since=SINCE, until=UNTIL, check_cited=False)).status == "success"
     return s
 
 
-def test_cli_send_exit_codes(sqlite_settings: Settings, inbox: tuple[Inbox, int]) -> None:
-    handler, port = inbox
-    handler.refuse = "550 mailbox unavailable"
+def test_cli_send_exit_codes(sqlite_settings: Settings, smtp_server: Smtp) -> None:
+    handler, port = smtp_server
+    handler.refuse_data = "550 mailbox unavailable"
     failed = _cli(sqlite_settings, "--send")
     assert failed.returncode == 1, failed.stderr
     assert re.fullmatch(rf"litwatch: error: SMTP 127\.0\.0\.1:{port}: 550 mailbox unavailable; .*\n", failed.stderr)
-    handler.refuse = None
+    handler.refuse_data = None
     done = _cli(sqlite_settings, "--send")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digest ") and "sent to writer@example.org" in done.stdout

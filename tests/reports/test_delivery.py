@@ -6,17 +6,17 @@ import dataclasses
 import email
 import email.policy
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import MailSettings, build_message, send_digest, write_digest_files
 from litwatch.reports.digest import Digest
 from litwatch.reports.render import render_html
+
+from tests.conftest import SmtpInbox, free_port, serve_smtp
 
 
 class _Boom:
@@ -86,59 +86,22 @@ def test_unwritable_directory_is_one_line(digest: Digest, tmp_path: Path) -> Non
 # --- SMTP ---------------------------------------------------------------------------------------------------
 
 
-class _Recorder:
-    def __init__(self, refuse_rcpt: str | None = None) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.refuse_rcpt = refuse_rcpt
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
-        if self.refuse_rcpt:
-            return self.refuse_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _check_login(server, session, envelope, mechanism, auth_data):  # aiosmtpd authenticator
     ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"right-password"
     return AuthResult(success=ok, handled=False)  # handled=False: let the server send 535 itself
 
 
-def _serve(handler: _Recorder, **kw: object) -> Iterator[tuple[_Recorder, int]]:
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, **kw)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[_Recorder, int]]:
-    yield from _serve(_Recorder())
-
-
-@pytest.fixture
-def auth_server() -> Iterator[tuple[_Recorder, int]]:
+def auth_server() -> Iterator[tuple[SmtpInbox, int]]:
     # PLAIN only: smtplib falls back from PLAIN to LOGIN, whose initial-response form aiosmtpd 1.4 mishandles
-    yield from _serve(
-        _Recorder(), authenticator=_check_login, auth_require_tls=False, auth_exclude_mechanism=["LOGIN"]
+    yield from serve_smtp(
+        SmtpInbox(), authenticator=_check_login, auth_require_tls=False, auth_exclude_mechanism=["LOGIN"]
     )
 
 
 @pytest.fixture
-def refusing_server() -> Iterator[tuple[_Recorder, int]]:
-    yield from _serve(_Recorder(refuse_rcpt="550 mailbox unavailable"))
+def refusing_server() -> Iterator[tuple[SmtpInbox, int]]:
+    yield from serve_smtp(SmtpInbox(refuse_rcpt="550 mailbox unavailable"))
 
 
 def _settings(port: int, **kw: object) -> MailSettings:
@@ -163,11 +126,11 @@ def test_message_is_multipart_alternative(digest: Digest) -> None:
     assert msg["Subject"] == "litwatch digest 2026-W47 — 5 items need action"
 
 
-def test_send_for_real_and_read_it_back(digest: Digest, smtp_server: tuple[_Recorder, int]) -> None:
+def test_send_for_real_and_read_it_back(digest: Digest, smtp_server: tuple[SmtpInbox, int]) -> None:
     handler, port = smtp_server
     send_digest(digest, _settings(port))
-    assert len(handler.messages) == 1
-    mail_from, rcpt_tos, raw = handler.messages[0]
+    assert len(handler.received) == 1
+    mail_from, rcpt_tos, raw = handler.received[0]
     assert mail_from == "litwatch@example.org"
     assert rcpt_tos == ["writer@example.org", "editor@example.org"]
     received = email.message_from_bytes(raw, policy=email.policy.default)
@@ -180,7 +143,7 @@ def test_send_for_real_and_read_it_back(digest: Digest, smtp_server: tuple[_Reco
     assert html.startswith("<!DOCTYPE html>") and "Vadalà" in html  # UTF-8 survives the trip
 
 
-def test_refused_recipients_raise_one_line(digest: Digest, refusing_server: tuple[_Recorder, int]) -> None:
+def test_refused_recipients_raise_one_line(digest: Digest, refusing_server: tuple[SmtpInbox, int]) -> None:
     handler, port = refusing_server
     with pytest.raises(DeliveryError) as info:
         send_digest(digest, _settings(port))
@@ -189,31 +152,31 @@ def test_refused_recipients_raise_one_line(digest: Digest, refusing_server: tupl
         f"SMTP 127.0.0.1:{port}: all recipients refused: editor@example.org: 550 mailbox unavailable; "
         "writer@example.org: 550 mailbox unavailable"
     )
-    assert handler.messages == []
+    assert handler.received == []
 
 
 def test_closed_port_raises_one_line(digest: Digest) -> None:
-    port = _free_port()  # nothing listens there any more
+    port = free_port()  # nothing listens there any more
     with pytest.raises(DeliveryError, match=rf"^SMTP 127\.0\.0\.1:{port}: Connection refused$"):
         send_digest(digest, _settings(port))
 
 
-def test_login_then_send(digest: Digest, auth_server: tuple[_Recorder, int]) -> None:
+def test_login_then_send(digest: Digest, auth_server: tuple[SmtpInbox, int]) -> None:
     handler, port = auth_server
     send_digest(digest, _settings(port, username="writer", password="right-password"))
-    assert len(handler.messages) == 1
+    assert len(handler.received) == 1
 
 
-def test_login_failure_never_shows_the_password(digest: Digest, auth_server: tuple[_Recorder, int]) -> None:
+def test_login_failure_never_shows_the_password(digest: Digest, auth_server: tuple[SmtpInbox, int]) -> None:
     handler, port = auth_server
     with pytest.raises(DeliveryError, match=rf"^SMTP 127\.0\.0\.1:{port}: 535 .*[Aa]uthentication") as info:
         send_digest(digest, _settings(port, username="writer", password="hunter2-secret"))
     assert "hunter2-secret" not in str(info.value) and "\n" not in str(info.value)
     assert "hunter2-secret" not in repr(_settings(port, password="hunter2-secret"))
-    assert handler.messages == []  # nothing sent, so nothing may be marked sent
+    assert handler.received == []  # nothing sent, so nothing may be marked sent
 
 
-def test_starttls_unsupported_is_one_line(digest: Digest, smtp_server: tuple[_Recorder, int]) -> None:
+def test_starttls_unsupported_is_one_line(digest: Digest, smtp_server: tuple[SmtpInbox, int]) -> None:
     _, port = smtp_server
     with pytest.raises(DeliveryError, match=rf"^SMTP 127\.0\.0\.1:{port}: STARTTLS extension not supported"):
         send_digest(digest, _settings(port, security="starttls"))

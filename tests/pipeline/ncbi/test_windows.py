@@ -20,24 +20,7 @@ def test_crdt_clause_is_pubmed_range_syntax() -> None:
     assert window.crdt_clause() == '("2026/10/01"[CRDT] : "2026/11/20"[CRDT])'
 
 
-@pytest.mark.parametrize(
-    ("start", "end"),
-    [
-        (date(2026, 1, 1), date(2026, 1, 2)),
-        (date(2026, 1, 1), date(2026, 1, 31)),
-        (date(2024, 2, 28), date(2025, 3, 1)),
-    ],
-)
-def test_halves_cover_the_window_without_overlap(start: date, end: date) -> None:
-    first, second = DateWindow(start, end).halves()
-    assert (first.start, second.end) == (start, end)
-    assert (second.start - first.end).days == 1
-    assert abs(first.days - second.days) <= 1
-
-
-def test_a_single_day_cannot_be_split_and_windows_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="one-day window 2026-01-01 cannot be split"):
-        DateWindow(date(2026, 1, 1), date(2026, 1, 1)).halves()
+def test_windows_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="starts after it ends"):
         DateWindow(date(2026, 1, 2), date(2026, 1, 1))
 
