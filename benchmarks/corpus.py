@@ -4,6 +4,7 @@ with fresh PMIDs and Create dates spread over a window, plus the watch list and 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -13,9 +14,11 @@ from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.replay import Corpus
 
 REPO = Path(__file__).resolve().parents[1]
+# The 2019 sample is third-party (fatcat's test file): read in place from the shared folder beside the clone.
+SHARED_FIXTURES = Path(os.environ.get("LITWATCH_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
 BASE_FILES = (
     REPO / "tests" / "fixtures" / "domain" / "records.xml",
-    REPO / "tests" / "fixtures" / "fatcat__pubmedsample_2019.xml",
+    SHARED_FIXTURES / "eutils" / "fatcat__pubmedsample_2019.xml",
 )
 FIRST_PMID = 40_000_000
 # Two years of Create dates: a backfill window long enough that N = 50,000 needs slices under the 9,999 cap.
@@ -26,6 +29,9 @@ API_KEY = "bench-key-0000"
 
 
 def base_corpus() -> Corpus:
+    missing = [str(path) for path in BASE_FILES if not path.is_file()]
+    if missing:
+        raise SystemExit(f"benchmark corpus file missing: {missing[0]} (set LITWATCH_SHARED_FIXTURES)")
     return Corpus.from_files(BASE_FILES)
 
 

@@ -268,7 +268,7 @@ def test_webenv_expired_mid_run_falls_back_to_id_lists(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str
 ) -> None:
     # max_in_flight 1: "every efetch after the second goes by id list" holds one request at a time; with several
-    # in flight those already started may try the WebEnv once more (tests/pipeline/test_eutils.py covers that)
+    # in flight those already started may try the WebEnv once more (tests/pipeline/ncbi/test_batches.py covers that)
     settings = settings_for(tmp_path, server.base_url, db_url, max_in_flight=1)
     expected = expected_ids(corpus, settings)
     server.faults.inject("efetch", "webenv_expired", times=None, after=1)

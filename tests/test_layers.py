@@ -118,6 +118,23 @@ def sources_never_judge_or_report(m: Module, names: set[str]) -> list[str]:
             or (within(n, "litwatch.storage") and n != "litwatch.storage.records")]
 
 
+FACE_PACKAGES = FACES
+ORCHESTRATORS = tuple(f"litwatch.pipeline.{name}" for name in (
+    "runner", "digest_run", "demo", "status", "backfill_ledger", "cited_checks", "file_assessment",
+))
+
+
+def imports_flow_down(m: Module, names: set[str]) -> list[str]:
+    """In pipeline: faces → orchestrators → the parts (ncbi, pubmed, registry, assess, replay, config, watchlist…).
+    Nothing imports a face but a face; the parts never import an orchestrator."""
+    if not within(m.name, "litwatch.pipeline") or within(m.name, *FACE_PACKAGES):
+        return []
+    bad = [n for n in names if within(n, *FACE_PACKAGES)]
+    if not within(m.name, *ORCHESTRATORS):
+        bad += [n for n in names if within(n, *ORCHESTRATORS)]
+    return bad
+
+
 def no_old_top_level_names(m: Module, names: set[str]) -> list[str]:
     """`pipeline`, `storage`, `reports` are only ever `litwatch.<pkg>` (the old names clash on PyPI)."""
     return [n for n in names if top(n) in OLD_TOP_LEVEL]
@@ -134,7 +151,7 @@ def only_the_faces_print(m: Module, names: set[str]) -> list[str]:
 Rule = Callable[[Module, set[str]], list[str]]
 RULES: dict[str, Rule] = {rule.__name__: rule for rule in (
     storage_is_the_ground_floor, reports_read_only_records, assess_is_pure, sources_never_judge_or_report,
-    no_old_top_level_names, only_the_faces_print,
+    imports_flow_down, no_old_top_level_names, only_the_faces_print,
 )}
 
 
@@ -200,6 +217,10 @@ BROKEN = [
      "from litwatch.storage.records import Article\n"),
     ("sources_never_judge_or_report", "pipeline/pubmed/dtd.py", "from litwatch.storage.engine import make_engine\n",
      "from .safety import check\n"),
+    ("imports_flow_down", "pipeline/runner.py", "from .cli import main\n", "from .config import Settings\n"),
+    ("imports_flow_down", "pipeline/ncbi/client.py", "from ..runner import Runner\n", "from ..errors import short\n"),
+    ("imports_flow_down", "pipeline/watchlist.py", "def f():\n    from .scheduler import run_forever\n",
+     "from .errors import QueryError\n"),
     ("no_old_top_level_names", "pipeline/runner.py", "from storage.records import Article\n",
      "from litwatch.storage.records import Article\n"),
     ("no_old_top_level_names", "reports/render.py", "import pipeline.config\n", "from . import text\n"),

@@ -1,4 +1,4 @@
-"""pipeline.xml_safety: the prolog gate in front of every parser (hostile and foreign bodies)."""
+"""pipeline.pubmed.safety: the prolog gate in front of every parser (hostile and foreign bodies)."""
 
 from __future__ import annotations
 
