@@ -13,10 +13,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks.corpus import key_env
 from litwatch.pipeline.config import load_settings
 from litwatch.pipeline.runner import Runner, RunRequest
-
-from benchmarks.corpus import key_env
 
 
 def main(argv: list[str] | None = None) -> int:

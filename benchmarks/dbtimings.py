@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from benchmarks.corpus import REPO, WINDOW, key_env
+from benchmarks.runs import RunResult
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
 from litwatch.pipeline.status import collect_status
@@ -21,10 +25,6 @@ from litwatch.storage import repository
 from litwatch.storage.bulk import chunks
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.schema import ArticleRow, AssessmentRow, QueryRunRow, RunRow
-from sqlalchemy.engine import Engine
-
-from benchmarks.corpus import REPO, WINDOW, key_env
-from benchmarks.runs import RunResult
 
 REPEAT = 3
 

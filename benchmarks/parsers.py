@@ -12,14 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.corpus import efetch_chunks, gzip_copy, replicated, write_efetch_file
+from benchmarks.runs import database, drop_schema
 from litwatch.pipeline.pubmed.parse import parse_efetch
 from litwatch.pipeline.replay import Corpus
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
-
-from benchmarks.corpus import efetch_chunks, gzip_copy, replicated, write_efetch_file
-from benchmarks.runs import database, drop_schema
 
 
 def _timed(fn: Callable[[], int]) -> tuple[float, int]:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from litwatch.pipeline.ncbi import ESEARCH_CAP
-from litwatch.pipeline.replay import Corpus
 
 from benchmarks.corpus import REPO, WINDOW, bench_settings, replicated
 from benchmarks.link import SharedLinkServer
+from litwatch.pipeline.ncbi import ESEARCH_CAP
+from litwatch.pipeline.replay import Corpus
 
 PG_ADMIN_URL = os.environ.get("LITWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from sqlalchemy.engine import Engine
+
 from litwatch.storage import repository
 from litwatch.storage.engine import session_scope
-from sqlalchemy.engine import Engine
 
 from .ncbi import SearchResult
 from .watchlist import SavedQuery

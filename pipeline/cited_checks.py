@@ -11,10 +11,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
+
 from litwatch.storage import StorageError, repository
 from litwatch.storage.engine import session_scope
 from litwatch.storage.records import Article, ParsedBatch
-from sqlalchemy.engine import Engine
 
 from .assess import assess, check_cited_study
 from .errors import LitwatchError

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
 from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import MailSettings, send_digest, write_digest_files
 from litwatch.reports.digest import Digest, DigestInput, build_digest
@@ -23,8 +26,6 @@ from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from .config import Settings
 from .errors import RunLockedError

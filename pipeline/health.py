@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from litwatch.storage import repository
 from sqlalchemy.orm import Session
+
+from litwatch.storage import repository
 
 from .config import Settings
 

@@ -23,12 +23,13 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.engine import Engine
+
 from litwatch.storage import StorageError, repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.records import ParsedBatch, RunCounts, RunSummary
-from sqlalchemy.engine import Engine
 
 from .assess import RULESET_VERSION, assess
 from .backfill_ledger import BackfillLedger

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
 from litwatch.storage import repository
 from litwatch.storage.engine import session_scope
 from litwatch.storage.locks import DEFAULT_NAME, lock_holder
 from litwatch.storage.records import RunSummary
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from .config import Settings
 from .digest_run import DIGEST_LOCK

@@ -11,8 +11,9 @@ import json
 from datetime import UTC, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from litwatch.storage.records import to_jsonable
 from markupsafe import Markup
+
+from litwatch.storage.records import to_jsonable
 
 from .digest import Digest, subject_line
 from .sanitize import escape_markdown, sanitize_inline_html

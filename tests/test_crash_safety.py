@@ -19,10 +19,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
-
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_fault_matrix import db_state, expected_ids
 

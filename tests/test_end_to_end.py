@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.errors import QueryError, RunStepError
 from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
-
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]

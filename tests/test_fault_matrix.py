@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from litwatch.pipeline.config import Settings
 from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
 from litwatch.pipeline.ncbi import DateWindow, full_term
@@ -27,7 +28,6 @@ from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.pipeline.watchlist import load_watchlist
 from litwatch.storage.engine import make_engine
-
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_end_to_end import make_settings
 

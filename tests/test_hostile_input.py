@@ -18,6 +18,7 @@ from typing import Any
 import defusedxml.ElementTree as safe_et
 import pytest
 import sqlalchemy as sa
+
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
 from litwatch.pipeline.errors import ParseError, RunStepError
 from litwatch.pipeline.pubmed.dtd import DtdUnavailableError
@@ -25,7 +26,6 @@ from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
-
 from tests.conftest import DOMAIN_RECORDS
 from tests.test_end_to_end import make_settings
 from tests.test_fault_matrix import (

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import lock_holder
 from litwatch.storage.records import RunSummary
-
 from tests.conftest import DOMAIN_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from litwatch.pipeline.replay import Corpus, ReplayServer
 
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from tests.conftest import DOMAIN_RECORDS
 
 REPO = Path(__file__).resolve().parents[1]

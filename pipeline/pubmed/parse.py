@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from Bio.Entrez.Parser import DataHandler, ValidationError
+
 from litwatch.storage.records import Article, ParsedBatch
 
 from ..errors import ParseError

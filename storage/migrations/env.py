@@ -7,8 +7,9 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-from litwatch.storage.schema import Base
 from sqlalchemy.engine import Connection
+
+from litwatch.storage.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

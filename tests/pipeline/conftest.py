@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from litwatch.pipeline.replay import Corpus, ReplayServer
 
+from litwatch.pipeline.replay import Corpus, ReplayServer
 from tests.conftest import DOMAIN_RECORDS
 
 ReplayFactory = Callable[..., ReplayServer]

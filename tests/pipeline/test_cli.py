@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline import cli
 from litwatch.pipeline.logs import LIBRARY_LOGGERS, configure_logging, level_from_env, set_run_id
 from litwatch.pipeline.progress import BarProgress, LogProgress, progress_for
@@ -22,7 +23,6 @@ from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.records import RunCounts
-
 from tests.test_operations import LINE, queries_dir, write_config
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.config import NCBI_BASE_URL, load_settings
 from litwatch.pipeline.errors import ConfigError
 

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.digest_run import DigestRequest, make_digest
 from litwatch.pipeline.replay import ReplayServer
@@ -18,7 +19,6 @@ from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.reports import DeliveryError
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
-
 from tests.conftest import SmtpInbox, free_port
 from tests.pipeline.conftest import ReplayFactory
 

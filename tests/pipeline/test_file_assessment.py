@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litwatch.pipeline.file_assessment import assess_file
-
 from tests.conftest import DOMAIN_RECORDS
 from tests.pipeline.assess.test_verdict import DOMAIN, PROFILE
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.errors import RunStepError
 from litwatch.pipeline.ncbi import DateWindow, EutilsClient, SearchResult
 from litwatch.pipeline.replay import ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest, make_client
 from litwatch.storage.engine import make_engine
-
 from tests.pipeline.conftest import ReplayFactory
 
 REPO = Path(__file__).resolve().parents[2]

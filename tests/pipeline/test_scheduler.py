@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+
 from litwatch.pipeline.config import load_settings
 from litwatch.pipeline.errors import ConfigError, QueryError, RunLockedError
 from litwatch.pipeline.logs import current_run_id, set_run_id
@@ -30,7 +31,6 @@ from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import RunLock
 from litwatch.storage.migrate import upgrade
-
 from tests.test_operations import queries_dir, write_config
 
 WEDNESDAY = datetime(2026, 11, 25, 12, 1, tzinfo=UTC)

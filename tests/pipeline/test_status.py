@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
+
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.status import collect_status, format_status
 from litwatch.storage import repository
@@ -15,8 +17,6 @@ from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import RunLock
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.records import RunCounts
-from sqlalchemy.orm import Session
-
 from tests.test_operations import queries_dir, write_config
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.errors import QueryError
 from litwatch.pipeline.pubmed import parse_efetch
 from litwatch.pipeline.watchlist import load_article, load_watchlist, validate_term
-
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from litwatch.reports.digest import Digest, DigestInput, build_digest
 from litwatch.storage.records import (
     Assessment,
@@ -14,7 +15,6 @@ from litwatch.storage.records import (
     RunSummary,
     StoredArticle,
 )
-
 from tests.reports.domain_records import domain_articles
 
 PERIOD_START = datetime(2026, 11, 13, 6, 0, tzinfo=UTC)

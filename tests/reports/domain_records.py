@@ -7,7 +7,6 @@ from functools import cache
 
 from litwatch.pipeline.pubmed.parse import parse_efetch
 from litwatch.storage.records import Article
-
 from tests.conftest import DOMAIN_RECORDS
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
 from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import MailSettings, build_message, send_digest, write_digest_files
 from litwatch.reports.digest import Digest
 from litwatch.reports.render import render_html
-
 from tests.conftest import SmtpInbox, free_port, serve_smtp
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from litwatch.reports.digest import (
     Digest,
     DigestInput,
@@ -30,7 +31,6 @@ from litwatch.storage.records import (
     CommentCorrection,
     StoredArticle,
 )
-
 from tests.reports.conftest import PERIOD_START, golden_input, stored
 from tests.reports.domain_records import domain_articles
 

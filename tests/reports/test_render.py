@@ -12,11 +12,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
+
 from litwatch.reports.digest import Digest, build_digest
 from litwatch.reports.render import render_atom, render_html, render_json, render_markdown
 from litwatch.storage.records import AbstractSection, Accession, Article, Assessment, StoredArticle
-from markupsafe import escape
-
 from tests.reports.conftest import golden_input
 
 GOLDEN = Path(__file__).parent / "golden"

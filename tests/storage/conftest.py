@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy.engine import Engine
+
 from litwatch.storage.engine import make_engine
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.records import AbstractSection, Article, Author, PublicationType
-from sqlalchemy.engine import Engine
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 

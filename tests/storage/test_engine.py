@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
+
 from litwatch.storage import StorageError
 from litwatch.storage.engine import make_engine, safe_url, session_scope
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.repository import get_article, upsert_articles
-from sqlalchemy import event
-
 from tests.storage.conftest import article, at
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 from litwatch.storage import StorageError
 from litwatch.storage.engine import make_engine
 from litwatch.storage.locks import LockHeld, RunLock, default_holder, holder_process_is_gone, lock_holder
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.schema import RunLockRow
-from sqlalchemy.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import HEAD_REVISION, current, downgrade, head, upgrade
 from litwatch.storage.repository import get_article, start_run, upsert_articles
 from litwatch.storage.schema import Base
-
 from tests.storage.conftest import article, at
 
 INGESTION = {"articles", "article_versions", "query_hits", "query_runs", "runs", "run_lock", "watermarks"}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 from litwatch.pipeline.pubmed.parse import parse_efetch
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
@@ -22,8 +24,6 @@ from litwatch.storage.records import (
     canonical_hash,
     to_jsonable,
 )
-from sqlalchemy.engine import Engine
-
 from tests.conftest import DOMAIN_RECORDS, ThirdPartyBytes, eutils_bytes
 from tests.storage.conftest import T0, article, at
 
@@ -193,12 +193,11 @@ def test_changed_between_searches_both_time_indexes(filled: Engine) -> None:
 def test_a_runner_batch_is_stored_in_constant_statements(tmp_path: Path, sqlite_url: str, n: int) -> None:
     """The runner's transaction per efetch batch (records, hits, assessments) does not grow with the batch:
     assessments go in with one bulk save_assessments, not one statement per record."""
+    from benchmarks.corpus import efetch_chunks
     from litwatch.pipeline.ncbi import FetchedBatch
     from litwatch.pipeline.replay import Corpus
     from litwatch.pipeline.runner import Runner, _QueryTally
     from litwatch.pipeline.watchlist import load_watchlist
-
-    from benchmarks.corpus import efetch_chunks
     from tests.test_end_to_end import make_settings
 
     corpus = Corpus.replicated(Corpus.from_files([DOMAIN_RECORDS]), n, 40_000_000, T0.date(), T0.date())

@@ -11,6 +11,9 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
 from litwatch.storage.engine import session_scope
 from litwatch.storage.records import Assessment, CitedStudyStatus, CommentCorrection, RunCounts
 from litwatch.storage.repository import (
@@ -43,9 +46,6 @@ from litwatch.storage.repository import (
     unsent_digests,
     upsert_articles,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
-
 from tests.storage.conftest import article, at
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from litwatch.pipeline.assess import check_cited_study, match_cited
 from litwatch.storage.records import CommentCorrection, MeshHeading, PublicationType
-
 from tests.pipeline.assess.test_verdict import DOMAIN, PROFILE, art
 
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.assess import RULESET_VERSION, evaluate, format_report
 from litwatch.pipeline.file_assessment import assess_file
 from litwatch.pipeline.watchlist import load_article
 from litwatch.storage.records import Assessment
-
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 
 ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.assess import RULESET_VERSION, assess, classify
 from litwatch.pipeline.assess import design as design_rules
 from litwatch.pipeline.assess import signals as sig
@@ -23,7 +24,6 @@ from litwatch.storage.records import (
     MeshHeading,
     PublicationType,
 )
-
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, eutils, third_party
 
 ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"

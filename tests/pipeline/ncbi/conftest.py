@@ -8,9 +8,9 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from litwatch.pipeline.ncbi import DateWindow, EutilsClient, RateLimiter
 from litwatch.pipeline.replay import ReplayServer
-
 from tests.pipeline.conftest import ReplayFactory
 
 WINDOW = DateWindow(date(2026, 9, 23), date(2026, 11, 20))  # the 8 weeks the domain corpus was created in

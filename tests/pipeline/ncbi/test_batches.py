@@ -11,10 +11,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from litwatch.pipeline.errors import EutilsTransientError
 from litwatch.pipeline.ncbi import DateWindow, EutilsClient, FetchedBatch, RateLimiter
 from litwatch.pipeline.replay import Corpus, ReplayServer
-
 from tests.pipeline.conftest import ReplayFactory
 from tests.pipeline.ncbi.conftest import KEY, TOPIC, WINDOW, body_pmids
 

@@ -8,10 +8,10 @@ import threading
 from collections.abc import Callable
 
 import pytest
+
 from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
 from litwatch.pipeline.ncbi import EutilsClient, RateLimiter, SearchResult, shared_rate_limiter
 from litwatch.pipeline.replay import Corpus, ReplayServer
-
 from tests.pipeline.ncbi.conftest import KEY, TOPIC, WINDOW
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from litwatch.pipeline.ncbi.in_flight import ordered_map
 
 

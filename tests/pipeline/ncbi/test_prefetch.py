@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from litwatch.pipeline.errors import RunStepError
 from litwatch.pipeline.ncbi.prefetch import prefetch
 from litwatch.pipeline.replay import Corpus
 from litwatch.pipeline.runner import Runner
-
 from tests.pipeline.ncbi.test_batches import ScriptedEfetch
 from tests.test_fault_matrix import BATCH, RATE, REQUEST, assert_complete, db_state, expected_ids, settings_for
 

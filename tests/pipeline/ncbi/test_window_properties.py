@@ -12,10 +12,10 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from litwatch.pipeline.errors import QueryError
 from litwatch.pipeline.ncbi import ESEARCH_CAP, DateWindow, EutilsClient, RateLimiter, full_term
 from litwatch.pipeline.replay import Corpus, ReplayServer
-
 from tests.conftest import DOMAIN_RECORDS
 
 TERM = '"intervertebral disc*"[tiab] OR "disc degeneration"[tiab] OR "Intervertebral Disc Degeneration"[mh]'

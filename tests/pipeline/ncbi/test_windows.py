@@ -6,10 +6,10 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
+
 from litwatch.pipeline.errors import QueryError
 from litwatch.pipeline.ncbi import DateWindow, EutilsClient
 from litwatch.pipeline.replay import Corpus, ReplayServer
-
 from tests.pipeline.conftest import ReplayFactory
 from tests.pipeline.ncbi.conftest import TOPIC, WINDOW
 

@@ -20,11 +20,11 @@ import pytest
 from Bio.Entrez.Parser import DataHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from litwatch.pipeline.errors import ParseError
 from litwatch.pipeline.pubmed import DtdUnavailableError, configure_dtd_cache, iter_efetch, parse_efetch
 from litwatch.pipeline.pubmed.markup import normalise_ws
 from litwatch.storage.records import Accession, Article, CommentCorrection, PublicationType
-
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, body_of, eutils, eutils_bytes, third_party, third_party_files
 
 DOCTYPE_2025 = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from litwatch.pipeline.errors import ParseError
 from litwatch.pipeline.pubmed.safety import PROLOG_LIMIT, Prolog, check_prolog
-
 from tests.conftest import DOMAIN_RECORDS, body_of, eutils_bytes
 
 PUBMED_DOCTYPE = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '

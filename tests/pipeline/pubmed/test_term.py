@@ -5,6 +5,7 @@ tests/pipeline/replay/test_server.py."""
 from __future__ import annotations
 
 import pytest
+
 from litwatch.pipeline.errors import QueryError
 from litwatch.pipeline.pubmed import validate_term
 from litwatch.pipeline.pubmed.term import Bool, Leaf, Node, Range, Tag, TermSyntaxError, parse_term

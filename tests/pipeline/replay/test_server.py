@@ -14,8 +14,8 @@ from xml.etree import ElementTree
 import pytest
 import requests
 from Bio import Entrez
-from litwatch.pipeline.replay import Corpus, Faults, QuerySyntaxError, ReplayServer, serve
 
+from litwatch.pipeline.replay import Corpus, Faults, QuerySyntaxError, ReplayServer, serve
 from tests.conftest import DOMAIN_RECORDS, eutils
 from tests.pipeline.conftest import ReplayFactory
 
