@@ -70,7 +70,7 @@ class MissingDtd(Exception):
 
 
 class SchemaRefused(Exception):
-    pass
+    """The body names an XML Schema (xsi:); Biopython would fetch it, and PubMed efetch XML never has one."""
 
 
 class OfflineHandler(DataHandler):
