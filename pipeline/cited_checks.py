@@ -1,4 +1,4 @@
-"""The cited-study checks of a run: re-fetch every study the watched article cites, each run.
+"""The cited-study checks of a run: re-fetch every study each watched article cites, each run.
 
 Retractions, errata and expressions of concern arrive months after publication, so a cited study is fetched again
 every run (by PMID, or by DOI resolved to a PMID through esearch), stored, assessed, and compared with what was
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -67,7 +68,8 @@ class CitedStudyChecks:
             if current is not None:
                 repository.upsert_articles(s, [current], now)
                 repository.save_assessment(s, assess(current, article), now)
-            repository.save_cited_check(s, check_cited_study(study, current, previous), run_id)
+            status = replace(check_cited_study(study, current, previous), article=article.slug)
+            repository.save_cited_check(s, status, run_id)
 
     def _pmids(self, study: CitedStudy) -> list[str]:
         """The study's PMID as the article gives it, else the PMIDs PubMed files its DOI under (maybe none)."""

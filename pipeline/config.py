@@ -1,9 +1,11 @@
 """config.toml + environment → one frozen `Settings`.
 
 Every key has a default here, is overridable in config.toml, and then by env `LITWATCH_<SECTION>__<KEY>`.
-Unknown sections/keys and wrong types are errors naming the file (or variable) and the key, because a typo in an
-unattended job's config must fail loudly rather than silently fall back to a default. Secrets (NCBI API key, SMTP
-password) come from the environment only; finding one in the file is allowed but warned about.
+Unknown sections/keys (in the file or in a `LITWATCH_<SECTION>__<KEY>` variable) and wrong or invalid values are
+errors naming where the value came from — the file and the key, or the environment variable — because a typo in
+an unattended job's config must fail loudly rather than silently fall back to a default. With no config file at
+all, an error says so and how to point at one. Secrets (NCBI API key, SMTP password) come from the environment
+only; finding one in the file is allowed but warned about.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from .ncbi import NCBI_BASE_URL
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "LITWATCH_"
+NO_FILE = "<defaults>"  # Settings.source when no config file was read
+
+# (section, key) → where its value came from, when not the built-in default: a file or an environment variable
+_Origins = dict[tuple[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -170,14 +176,16 @@ def load_settings(
     if path is None and Path("config.toml").is_file():
         path = Path("config.toml")
     raw: dict[str, Any] = {}
-    source = "<defaults>"
+    source = NO_FILE
     base_dir = Path.cwd()
     if path is not None:
         source = str(path)
         base_dir = path.resolve().parent
         raw = _read_toml(path)
+    _check_env_sections(env)
     warnings: list[str] = []
     sections: dict[str, Any] = {}
+    origins: _Origins = {}
     for name, value in raw.items():
         if name not in _SECTIONS:
             raise ConfigError(source, f"[{name}]", f"unknown section (known: {', '.join(_SECTIONS)})")
@@ -191,9 +199,9 @@ def load_settings(
                     f"{source}: [{name}] {key} is a secret and belongs in the environment "
                     f"({_SECRETS[(name, key)][0]}), not in the file"
                 )
-        sections[name] = _build_section(cls, name, values, source, env)
+        sections[name] = _build_section(cls, name, values, source, env, origins)
     settings = Settings(source=source, base_dir=base_dir, warnings=tuple(warnings), **sections)
-    _validate(settings, contact_required=contact_required)
+    _validate(settings, _Where(source, origins), contact_required=contact_required)
     for warning in warnings:
         log.warning("%s", warning)
     return settings
@@ -211,7 +219,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), None, f"cannot read: {exc.strerror}") from None
 
 
-def _build_section(cls: type, name: str, values: dict[str, Any], source: str, env: Mapping[str, str]) -> Any:
+def _check_env_sections(env: Mapping[str, str]) -> None:
+    """`LITWATCH_<SECTION>__<KEY>` naming no section is a typo (LITWATCH_REGSITRY__BASE_URL), refused like an
+    unknown key rather than silently ignored. Variables without `__` (LITWATCH_CONFIG, LITWATCH_LOGLEVEL) are
+    not overrides and are left alone."""
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        section = var[len(ENV_PREFIX):].split("__", 1)[0].lower()
+        if section not in _SECTIONS:
+            raise ConfigError(var, None, f"unknown section {section!r} (known: {', '.join(_SECTIONS)})")
+
+
+def _build_section(
+    cls: type, name: str, values: dict[str, Any], source: str, env: Mapping[str, str], origins: _Origins
+) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
@@ -220,13 +242,16 @@ def _build_section(cls: type, name: str, values: dict[str, Any], source: str, en
         if key not in fields:
             raise ConfigError(source, f"[{name}] {key}", f"unknown key (known: {', '.join(fields)})")
         kwargs[key] = _coerce(fields[key], value, source, f"[{name}] {key}", from_env=False)
+        origins[(name, key)] = source
     for key, f in fields.items():
         var = f"{ENV_PREFIX}{name.upper()}__{key.upper()}"
         if var in env:
             kwargs[key] = _coerce(f, env[var], var, "", from_env=True)
+            origins[(name, key)] = var
         for secret_var in _SECRETS.get((name, key), ()):
             if env.get(secret_var):
                 kwargs[key] = env[secret_var]
+                origins[(name, key)] = secret_var
                 break
     prefix = f"{ENV_PREFIX}{name.upper()}__"
     for var in env:
@@ -279,42 +304,59 @@ def _coerce(f: dataclasses.Field[Any], value: Any, where: str, key: str, *, from
         raise ConfigError(where, key or None, f"must be {expected}, got {value!r}") from None
 
 
-def _validate(s: Settings, *, contact_required: bool = True) -> None:
-    src = s.source
+class _Where:
+    """Names where a key's value came from in an error: the variable that set it, else the file and the key, else
+    (no file at all) says that no config file was found and how to point at one."""
+
+    def __init__(self, source: str, origins: _Origins) -> None:
+        self.source = source
+        self.origins = origins
+
+    def error(self, section: str, key: str, problem: str) -> ConfigError:
+        origin = self.origins.get((section, key), self.source)
+        if origin.startswith(ENV_PREFIX) or origin in {v for vs in _SECRETS.values() for v in vs}:
+            return ConfigError(origin, None, problem)
+        if origin == NO_FILE:
+            return ConfigError(
+                f"no config file (no config.toml in {Path.cwd()}; point at one with --config PATH or "
+                "LITWATCH_CONFIG)", f"[{section}] {key}", problem,
+            )
+        return ConfigError(origin, f"[{section}] {key}", problem)
+
+
+def _validate(s: Settings, where: _Where, *, contact_required: bool = True) -> None:
+    err = where.error
     if not s.ncbi.base_url.startswith(("http://", "https://")):
-        raise ConfigError(src, "[ncbi] base_url", f"must be an http(s) URL, got {s.ncbi.base_url!r}")
+        raise err("ncbi", "base_url", f"must be an http(s) URL, got {s.ncbi.base_url!r}")
     if "@" not in s.ncbi.email and (contact_required or s.ncbi.email):
-        raise ConfigError(
-            src, "[ncbi] email",
-            "NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL",
-        )
+        raise err("ncbi", "email",
+                  "NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL")
     if not 0 < s.run.heartbeat_seconds < s.run.lock_stale_seconds:
-        raise ConfigError(src, "[run] heartbeat_seconds",
-                          f"must be positive and shorter than lock_stale_seconds ({s.run.lock_stale_seconds:g})")
+        raise err("run", "heartbeat_seconds",
+                  f"must be positive and shorter than lock_stale_seconds ({s.run.lock_stale_seconds:g})")
     try:
         ZoneInfo(s.schedule.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(src, "[schedule] timezone",
-                          f"unknown time zone {s.schedule.timezone!r} (use an IANA name such as Asia/Kuala_Lumpur)"
-                          ) from None
+        raise err("schedule", "timezone",
+                  f"unknown time zone {s.schedule.timezone!r} (use an IANA name such as Asia/Kuala_Lumpur)") from None
     ncbi_limit = 10.0 if s.ncbi.api_key else 3.0
     if s.ncbi.base_url.startswith(NCBI_BASE_URL[:30]) and s.ncbi.rate > ncbi_limit:
-        raise ConfigError(src, "[ncbi] requests_per_second",
-                          f"NCBI allows at most {ncbi_limit:g} requests/s {'with' if s.ncbi.api_key else 'without'} "
-                          "an API key")
+        raise err("ncbi", "requests_per_second",
+                  f"NCBI allows at most {ncbi_limit:g} requests/s {'with' if s.ncbi.api_key else 'without'} "
+                  "an API key")
     if not 1 <= s.ncbi.batch_size <= 10000:
-        raise ConfigError(src, "[ncbi] batch_size", f"must be between 1 and 10000, got {s.ncbi.batch_size}")
+        raise err("ncbi", "batch_size", f"must be between 1 and 10000, got {s.ncbi.batch_size}")
     if not 1 <= s.ncbi.max_in_flight <= 10:
-        raise ConfigError(src, "[ncbi] max_in_flight", f"must be between 1 and 10, got {s.ncbi.max_in_flight}")
+        raise err("ncbi", "max_in_flight", f"must be between 1 and 10, got {s.ncbi.max_in_flight}")
     for key in ("overlap_days", "first_run_days"):
         if getattr(s.ncbi, key) < 0:
-            raise ConfigError(src, f"[ncbi] {key}", "must not be negative")
+            raise err("ncbi", key, "must not be negative")
     if s.ncbi.max_attempts < 1:
-        raise ConfigError(src, "[ncbi] max_attempts", f"must be at least 1, got {s.ncbi.max_attempts}")
+        raise err("ncbi", "max_attempts", f"must be at least 1, got {s.ncbi.max_attempts}")
     if s.mail.security not in {"none", "starttls", "ssl"}:
-        raise ConfigError(src, "[mail] security", f"must be none, starttls or ssl, got {s.mail.security!r}")
+        raise err("mail", "security", f"must be none, starttls or ssl, got {s.mail.security!r}")
     if s.mail.enabled and not s.mail.recipients:
-        raise ConfigError(src, "[mail] recipients", "mail is enabled but no recipients are set")
+        raise err("mail", "recipients", "mail is enabled but no recipients are set")
     unknown = set(s.digest.formats) - {"html", "md", "json", "atom"}
     if unknown:
-        raise ConfigError(src, "[digest] formats", f"unknown format(s) {sorted(unknown)}; use html, md, json, atom")
+        raise err("digest", "formats", f"unknown format(s) {sorted(unknown)}; use html, md, json, atom")

@@ -1,14 +1,15 @@
 """`litwatch demo`: the whole pipeline offline, against real PubMed records bundled with the package.
 
-Starts the replay server on 127.0.0.1 over `pipeline/demo_corpus/records.xml` (55 real records), points the E-utilities
-client at it, runs every saved search into a demo database and reports what was stored. The window is computed from
-the corpus itself, so the demo works whatever today's date is.
+Starts the replay server on 127.0.0.1 over `pipeline/replay/demo_corpus/<slug>/records.xml` (real records gathered
+for each bundled article: 55 on stem cells for low back pain, 25 on stem cells for knee osteoarthritis), points the
+E-utilities client at it, runs every saved search of both articles into a demo database, scores each article's
+verdicts against its hand labels and writes one digest per article. The window is computed from the corpus itself,
+so the demo works whatever today's date is.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from importlib import resources
@@ -16,18 +17,24 @@ from pathlib import Path
 
 from litwatch.storage import repository
 from litwatch.storage.engine import session_scope
+from litwatch.storage.records import is_placeholder_pmid
 
 from .assess import evaluate
 from .config import Settings
-from .digest_run import DigestRequest, make_digest
+from .digest_run import DigestRequest, make_digests
 from .file_assessment import assess_file
 from .replay import Corpus, ReplayServer
 from .runner import Runner, RunRequest
-from .watchlist import bundled_queries_dir, load_watchlist
+from .watchlist import WatchedArticle, bundled_queries_dir, load_watchlist
 
 
 def demo_corpus_dir() -> Path:
+    """The bundled demo corpus: one folder per bundled article, `<slug>/records.xml` and `<slug>/labels.jsonl`."""
     return Path(str(resources.files("litwatch.pipeline.replay") / "demo_corpus"))
+
+
+def demo_record_files() -> list[Path]:
+    return sorted(demo_corpus_dir().glob("*/records.xml"))
 
 
 def demo_settings(settings: Settings, out_dir: Path, base_url: str) -> Settings:
@@ -44,7 +51,7 @@ def demo_settings(settings: Settings, out_dir: Path, base_url: str) -> Settings:
 
 
 def run_demo(settings: Settings, out_dir: Path) -> Iterator[str]:
-    corpus = Corpus.from_dir(demo_corpus_dir())
+    corpus = Corpus.from_files(demo_record_files())
     dates = sorted(corpus.created(pmid) for pmid in corpus.pmids)
     out_dir.mkdir(parents=True, exist_ok=True)
     with ReplayServer(corpus) as server:
@@ -54,31 +61,44 @@ def run_demo(settings: Settings, out_dir: Path) -> Iterator[str]:
         request = RunRequest(trigger="demo", since=dates[0] - timedelta(days=1), until=dates[-1] + timedelta(days=1))
         summary = runner.run(request)
         yield f"run {summary.run_id} {summary.status}: {summary.counts.describe()}"
-        for q in summary.queries:
-            yield f"  query {q.query_id}: {q.found} records ({q.window_start}..{q.window_end})"
+        articles = load_watchlist(demo.queries_dir)
+        by_id = {q.query_id: q for q in summary.queries}
+        for article in articles:  # each saved search under the article it watches for
+            yield f"  article {article.slug}:"
+            for q in (by_id[x.id] for x in article.queries if x.id in by_id):
+                yield f"    query {q.query_id}: {q.found} records ({q.window_start}..{q.window_end})"
         with session_scope(runner.engine) as s:
             stored = repository.get_articles(s, list(corpus.pmids))
-        verdicts = Counter(x.assessment.verdict for x in stored.values() if x.assessment)
         misses = len(corpus) - len(stored)
         yield (f"stored {len(stored)} of {len(corpus)} corpus records in {demo.database_url}"
-               + (f" (the other {misses} match none of the saved searches)" if misses else "")
-               + "; verdicts: "
-               + ", ".join(f"{k} {verdicts[k]}" for k in ("update", "review", "fyi", "cited") if verdicts[k]))
-        yield _evaluation_line(runner, corpus)
-        outcome = make_digest(demo, DigestRequest(trigger="demo", all_time=True), engine=runner.engine)
-        yield f"digest {outcome.digest.week}: {outcome.digest.headline}"
-        for fmt, path in outcome.paths.items():
-            yield f"  {fmt}: {path}"
+               + (f" (the other {misses} match none of the saved searches)" if misses else ""))
+        placeholders = sum(is_placeholder_pmid(p) for p in corpus.pmids)
+        yield (f"real abstracts; placeholder PMIDs: {placeholders} of the {len(corpus)} records carry a local PMID "
+               f"(99000001 and up) where the real one was not at hand, so the digest links them by DOI")
+        for article in articles:
+            yield _evaluation_line(article)
+        browse: list[str] = []
+        for outcome in make_digests(demo, DigestRequest(trigger="demo", all_time=True), engine=runner.engine):
+            yield f"digest {outcome.digest.week} for {outcome.article}: {outcome.digest.headline}"
+            yield f"  {outcome.digest.tally}"  # the digest's own counts line: the same numbers, the same words
+            for fmt, path in outcome.paths.items():
+                yield f"  {fmt}: {path}"
+            if "html" in outcome.paths:
+                browse.append(outcome.paths["html"].resolve().as_uri())
+        for uri in browse:
+            yield f"open the digest in a browser: {uri}"
 
 
-def _evaluation_line(runner: Runner, corpus: Corpus) -> str:
-    """The stored verdicts against the hand labels bundled with the corpus (all 55, hits or not)."""
-    labels = [json.loads(line) for line in (demo_corpus_dir() / "labels.jsonl").read_text("utf-8").splitlines()
-              if line.strip()]
-    profile = load_watchlist(runner.settings.queries_dir)[0]
-    body = (demo_corpus_dir() / "records.xml").read_bytes()
-    report = evaluate(labels, {x.pmid: x for x in assess_file(body, profile)})
+def _evaluation_line(article: WatchedArticle) -> str:
+    """The article's verdicts against the hand labels of the records gathered for it (all of them, hits or not).
+    In-sample: the article's topic was written with these records in view."""
+    folder = demo_corpus_dir() / article.slug
+    labels_file, records_file = folder / "labels.jsonl", folder / "records.xml"
+    if not labels_file.is_file():
+        return f"{article.slug}: no hand-labelled records bundled"
+    labels = [json.loads(line) for line in labels_file.read_text("utf-8").splitlines() if line.strip()]
+    report = evaluate(labels, {x.pmid: x for x in assess_file(records_file.read_bytes(), article)})
     update = report.score("update")
-    return (f"assessment vs {report.total} hand-labelled records: accuracy {report.accuracy:.2f}, "
-            f"update recall {update.recall or 0:.2f}, precision {update.precision or 0:.2f} "
-            f"(details: litwatch evaluate {demo_corpus_dir() / 'labels.jsonl'} {demo_corpus_dir() / 'records.xml'})")
+    return (f"{article.slug}: assessment vs {report.total} hand-labelled records (in-sample): accuracy "
+            f"{report.accuracy:.2f}, update recall {update.recall or 0:.2f}, precision {update.precision or 0:.2f} "
+            f"(details: litwatch evaluate {labels_file} {records_file} --article {article.slug})")

@@ -4,6 +4,9 @@ that stops repeats. Reads the database through `storage.repository` only.
 The period defaults to "since the last digest that was *sent*": a digest whose send failed is kept on disk and its
 items are not marked as sent, so the next digest covers them again and its send is the retry. Nothing is marked as
 sent until the SMTP server accepted the message. Each digest is a run in the history (kind "digest").
+
+One digest per watched article (`<out_dir>/<slug>/<week>.*`): a verdict means something for one article only, and
+each article has its own writer, period, "already sent" items and (optionally) its own recipients.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from litwatch.reports import DeliveryError
-from litwatch.reports.delivery import MailSettings, send_digest, write_digest_files
+from litwatch.reports.delivery import EXTENSIONS, MailSettings, send_digest, write_digest_files
 from litwatch.reports.digest import Digest, DigestInput, build_digest
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
@@ -28,10 +31,10 @@ from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
 
 from .config import Settings
-from .errors import RunLockedError
+from .errors import ConfigError, RunLockedError, UsageError
 from .health import zero_result_warnings
 from .logs import set_run_id
-from .watchlist import WatchedArticle, load_watchlist
+from .watchlist import WatchedArticle, load_watchlist, pick_article
 
 log = logging.getLogger(__name__)
 
@@ -44,33 +47,112 @@ class DigestRequest:
     since: datetime | None = None
     until: datetime | None = None
     formats: tuple[str, ...] | None = None  # default: [digest] formats
-    out: Path | None = None  # a folder, or a file path when one format is asked for
+    # A folder (ends in "/" or has no extension), or one file whose extension is the one format asked for.
+    # The CLI passes the string as typed: Path("digests/") would drop the slash that says "a folder".
+    out: Path | str | None = None
     send: bool = False
     dry_run: bool = False  # build and return the digest; write, record and send nothing
     trigger: str = "manual"
     all_time: bool = False  # the demo: everything stored, whatever the dates
+    article: str | None = None  # one watched article's digest (slug); None: every article's
 
 
 @dataclass(frozen=True)
 class DigestOutcome:
+    article: str  # the watched article's slug
     digest: Digest
     paths: dict[str, Path] = field(default_factory=dict)
     digest_id: int | None = None
     sent_to: tuple[str, ...] = ()
 
 
-def mail_settings(settings: Settings) -> MailSettings:
+def mail_settings(settings: Settings, article: WatchedArticle | None = None) -> MailSettings:
+    """[mail] as the sender needs it; an article that names its own recipients (article.toml `recipients`) gets
+    its digest sent to them instead of [mail] recipients."""
     m = settings.mail
+    recipients = article.recipients if article is not None and article.recipients else m.recipients
     return MailSettings(
         host=m.host, port=m.port, security=m.security,  # type: ignore[arg-type]  # validated in config
-        username=m.username or None, password=m.password, sender=m.sender, recipients=m.recipients,
+        username=m.username or None, password=m.password, sender=m.sender, recipients=tuple(recipients),
         timeout=m.timeout,
     )
+
+
+def validate_mail(settings: Settings) -> None:
+    """ConfigError when [mail] is enabled but a send could not work: found by `litwatch check` and before a
+    `digest --send` records anything, not by the SMTP server at the weekly send."""
+    m, src = settings.mail, settings.source
+    if not m.host.strip():
+        raise ConfigError(src, "[mail] host", "mail is enabled but no SMTP host is set")
+    if not 0 < m.port < 65536:
+        raise ConfigError(src, "[mail] port", f"must be between 1 and 65535, got {m.port}")
+    if "@" not in m.sender:
+        raise ConfigError(src, "[mail] sender", f"must be an e-mail address, got {m.sender!r}")
+    if not m.recipients:
+        raise ConfigError(src, "[mail] recipients", "mail is enabled but no recipients are set")
+    bad = [r for r in m.recipients if "@" not in r]
+    if bad:
+        raise ConfigError(src, "[mail] recipients", f"not an e-mail address: {bad[0]!r}")
+    if m.username and not m.password:
+        raise ConfigError(src, "[mail] username", "a username is set but no password: set LITWATCH_MAIL__PASSWORD "
+                                                  "(or SMTP_PASSWORD) in the environment")
+    if m.timeout <= 0:
+        raise ConfigError(src, "[mail] timeout", f"must be positive, got {m.timeout:g}")
+
+
+def digest_target(out: Path | str | None, formats: tuple[str, ...], default_dir: Path) -> tuple[Path, str | None]:
+    """(folder, file stem or None for the ISO week) for --out. A name with a digest extension is one file and
+    must agree with the one format asked for; anything else is refused rather than guessed (a file `y.html`
+    turned into a folder, or Markdown written into `z.html`, is a surprise found only later)."""
+    if out is None:
+        return default_dir, None
+    text = str(out)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or not path.suffix or path.is_dir():
+        return path, None
+    ext = path.suffix[1:].lower()
+    format_of = {e: f for f, e in EXTENSIONS.items()}
+    if ext not in format_of:
+        raise UsageError(f"--out {text}: .{ext} is not a digest extension ({', '.join(format_of)}); for a folder "
+                         "end the path with /")
+    if len(formats) != 1:
+        raise UsageError(f"--out {text} names one file but {len(formats)} formats are asked for "
+                         f"({', '.join(formats)}): give --format {format_of[ext]}, or a folder")
+    if formats[0] != format_of[ext]:
+        raise UsageError(f"--out {text}: the extension .{ext} disagrees with --format {formats[0]}")
+    return path.parent, path.stem
 
 
 def to_datetime(day: date) -> datetime:
     """A --since/--until date as the start of that day in UTC."""
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def make_digests(
+    settings: Settings,
+    request: DigestRequest,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[DigestOutcome]:
+    """One digest per watched article (or the one `request.article` names), in slug order, under one lock."""
+    profiles = select_articles(load_watchlist(settings.queries_dir), request.article)
+    _check_request(settings, request, clock(), profiles)
+    engine = engine or make_engine(settings.database_url)
+    upgrade(engine)
+    if request.dry_run:
+        with session_scope(engine) as s:
+            return [DigestOutcome(p.slug, _build(s, settings, p, request, clock())) for p in profiles]
+    lock = RunLock(engine, DIGEST_LOCK, holder=f"{socket.gethostname()}:{os.getpid()}:{request.trigger}",
+                   stale_after=settings.run.lock_stale_seconds, heartbeat=settings.run.heartbeat_seconds)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise RunLockedError(f"another digest is being made: {exc}") from None
+    try:
+        return [_make_locked(settings, request, engine, p, clock) for p in profiles]
+    finally:
+        lock.release()
 
 
 def make_digest(
@@ -80,26 +162,41 @@ def make_digest(
     engine: Engine | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> DigestOutcome:
-    engine = engine or make_engine(settings.database_url)
-    upgrade(engine)
-    profile = _profile(settings)
-    if request.dry_run:
-        with session_scope(engine) as s:
-            return DigestOutcome(_build(s, settings, profile, request, clock()))
-    lock = RunLock(engine, DIGEST_LOCK, holder=f"{socket.gethostname()}:{os.getpid()}:{request.trigger}",
-                   stale_after=settings.run.lock_stale_seconds, heartbeat=settings.run.heartbeat_seconds)
-    try:
-        lock.acquire()
-    except LockHeld as exc:
-        raise RunLockedError(f"another digest is being made: {exc}") from None
-    try:
-        return _make_locked(settings, request, engine, profile, clock)
-    finally:
-        lock.release()
+    """The digest of one article: `request.article`, or the only article watched (a usage error naming the slugs
+    when there are several)."""
+    if request.article is None:
+        request = replace(request, article=_only_article(settings))
+    (outcome,) = make_digests(settings, request, engine=engine, clock=clock)
+    return outcome
+
+
+def select_articles(articles: list[WatchedArticle], slug: str | None) -> list[WatchedArticle]:
+    """Every watched article, or the one `slug` names (a usage error listing the slugs otherwise)."""
+    return articles if slug is None else [pick_article(articles, slug)]
+
+
+def _only_article(settings: Settings) -> str:
+    return pick_article(load_watchlist(settings.queries_dir), None).slug
+
+
+def _check_request(settings: Settings, request: DigestRequest, now: datetime,
+                   profiles: list[WatchedArticle]) -> None:
+    """Usage errors before anything is written or recorded (the CLI checks dates earlier still)."""
+    until = request.until or now
+    if request.since is not None and not request.all_time and request.since >= until:
+        raise UsageError(f"the digest period starts at or after its end: {request.since:%Y-%m-%d} >= "
+                         f"{until:%Y-%m-%d}")
+    if not request.dry_run:
+        _, stem = digest_target(request.out, request.formats or settings.digest.formats, settings.digest_dir)
+        if stem is not None and len(profiles) > 1:
+            raise UsageError(f"--out {request.out} names one file but {len(profiles)} articles are watched: "
+                             "give --article SLUG, or a folder")
+    if request.send:
+        validate_mail(settings)
 
 
 def _make_locked(
-    settings: Settings, request: DigestRequest, engine: Engine, profile: WatchedArticle | None,
+    settings: Settings, request: DigestRequest, engine: Engine, profile: WatchedArticle,
     clock: Callable[[], datetime],
 ) -> DigestOutcome:
     now = clock()
@@ -107,20 +204,22 @@ def _make_locked(
         run_id = repository.start_run(s, kind="digest", trigger=request.trigger, window_start=None,
                                       window_end=None, started_at=now)
     set_run_id(run_id)
+    log.info("digest for article %s", profile.slug)
     error: str | None = None
     try:
         with session_scope(engine) as s:
             digest = _build(s, settings, profile, request, now)
-        paths = _write(settings, request, digest)
+        paths = _write(settings, request, digest, profile.slug)
         with session_scope(engine) as s:
             digest_id = repository.record_digest(
-                s, period_start=digest.period_start, period_end=digest.period_end, created_at=now,
+                s, article=profile.slug, period_start=digest.period_start, period_end=digest.period_end, created_at=now,
                 paths={k: str(v) for k, v in paths.items()}, item_keys=list(digest.item_keys),
             )
         sent_to: tuple[str, ...] = ()
         if request.send:
-            sent_to = _send(settings, engine, digest, digest_id, clock, kept=next(iter(paths.values()), None))
-        return DigestOutcome(digest, paths, digest_id, sent_to)
+            sent_to = _send(settings, engine, digest, digest_id, clock, profile,
+                            kept=next(iter(paths.values()), None))
+        return DigestOutcome(profile.slug, digest, paths, digest_id, sent_to)
     except DeliveryError as exc:
         error = str(exc)
         raise
@@ -128,10 +227,11 @@ def _make_locked(
         with session_scope(engine) as s:
             repository.finish_run(s, run_id, status="failed" if error else "success", finished_at=clock(),
                                   error=error, warnings=[])
+        set_run_id(None)  # later log lines (the next article's digest, the caller's) are not this run's
 
 
 def _build(
-    s: Session, settings: Settings, profile: WatchedArticle | None, request: DigestRequest, now: datetime
+    s: Session, settings: Settings, profile: WatchedArticle, request: DigestRequest, now: datetime
 ) -> Digest:
     until = request.until or now
     if request.all_time:
@@ -139,36 +239,40 @@ def _build(
     elif request.since is not None:
         since = request.since
     else:
-        last_sent = repository.last_digest(s, sent_only=True)
+        last_sent = repository.last_digest(s, sent_only=True, article=profile.slug)
         since = last_sent.period_end if last_sent else until - timedelta(days=settings.digest.default_days)
-    runs = [r for r in repository.list_runs(s, limit=500) if since <= r.started_at < until and r.kind != "digest"]
-    labels = {q.id: q.label for q in profile.queries} if profile else {}
+    runs = [r for r in repository.list_runs(s, limit=500)
+            if since <= r.started_at < until and r.kind not in ("digest", "watermark")]
+    labels = {q.id: q.label for q in profile.queries}
     inp = DigestInput(
         period_start=since, period_end=until, generated_at=now,
-        article_title=profile.title if profile else "", article_url=profile.url if profile else "",
-        items=repository.changed_between(s, since, until),
-        already_sent=repository.sent_item_keys(s),
-        cited=repository.latest_cited_checks(s),
+        article_title=profile.title, article_url=profile.url,
+        intervention_labels={i.id: i.label for i in profile.topic.interventions},
+        items=repository.changed_between(s, since, until, profile.slug, labels),
+        already_sent=repository.sent_item_keys(s, profile.slug),
+        cited=repository.latest_cited_checks(s, profile.slug),
         runs=runs, query_labels=labels,
         zero_result_warnings=zero_result_warnings(s, settings, labels, now),
-        first_record_at=repository.first_seen_at(s),
+        # "all records stored so far" is for a period nobody chose (the demo, a first digest); dates an editor
+        # gave are the period, and the label says them
+        first_record_at=None if request.since is not None and not request.all_time else repository.first_seen_at(s),
     )
     return build_digest(inp)
 
 
-def _write(settings: Settings, request: DigestRequest, digest: Digest) -> dict[str, Path]:
+def _write(settings: Settings, request: DigestRequest, digest: Digest, slug: str) -> dict[str, Path]:
     formats = request.formats or settings.digest.formats
-    out = request.out or settings.digest_dir
-    if out.suffix and len(formats) == 1:  # --out report.html --format html: that exact file
-        return write_digest_files(digest, out.parent, formats, stem=out.stem, feed_url=settings.digest.feed_url)
-    return write_digest_files(digest, out, formats, feed_url=settings.digest.feed_url)
+    folder, stem = digest_target(request.out, formats, settings.digest_dir)
+    if stem is None:  # a folder: each article's digests in their own sub-folder, <out_dir>/<slug>/<week>.*
+        folder = folder / slug
+    return write_digest_files(digest, folder, formats, stem=stem, feed_url=settings.digest.feed_url)
 
 
 def _send(
     settings: Settings, engine: Engine, digest: Digest, digest_id: int, clock: Callable[[], datetime],
-    kept: Path | None = None,
+    profile: WatchedArticle, kept: Path | None = None,
 ) -> tuple[str, ...]:
-    mail = mail_settings(settings)
+    mail = mail_settings(settings, profile)
     try:
         send_digest(digest, mail)
     except DeliveryError as exc:
@@ -180,10 +284,5 @@ def _send(
         ) from None
     with session_scope(engine) as s:
         repository.mark_digest_sent(s, digest_id, clock(), mail.recipients)
-    log.info("digest %s sent to %s", digest.week, ", ".join(mail.recipients))
+    log.info("digest %s of %s sent to %s", digest.week, profile.slug, ", ".join(mail.recipients))
     return mail.recipients
-
-
-def _profile(settings: Settings) -> WatchedArticle | None:
-    articles = load_watchlist(settings.queries_dir)
-    return articles[0] if articles else None

@@ -38,8 +38,22 @@ class EutilsRequestError(EutilsError):
     """Not worth retrying: other 4xx, a request NCBI rejects as such."""
 
 
+class EutilsUnreachable(EutilsError):
+    """NCBI was never reached: the connection was refused or the host name does not resolve, before any answer.
+    A wrong base_url or no network; retrying for minutes would only hide it, so the run fails at once."""
+
+
+class EutilsInterrupted(EutilsError):
+    """The process is being interrupted (Ctrl-C): the client makes no more attempts."""
+
+
 class ParseError(LitwatchError):
     """An efetch body could not be turned into records (malformed XML, unavailable DTD, XML bomb...)."""
+
+
+class UsageError(LitwatchError):
+    """The command line asks for something impossible (dates reversed or in the future, --out disagreeing with
+    --format): found before anything runs or is recorded; exit 2."""
 
 
 class RunLockedError(LitwatchError):

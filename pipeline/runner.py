@@ -8,7 +8,11 @@ Guarantees the design asks for:
   leaves only whole batches behind and a re-run re-fetches the window idempotently;
 - a query's watermark advances only after every slice of its window was fetched, parsed, committed and the fetched
   PMIDs reconciled with esearch's id list (deleted records accounted for);
-- a stop request (SIGTERM/SIGINT via `stop`) is honoured between batches, never inside one.
+- a stop request (SIGTERM via `stop`) is honoured between batches, never inside one;
+- an interrupt (Ctrl-C: KeyboardInterrupt) stops at once: no request is retried after it, the helper threads are
+  stopped before it propagates, the run and its saved search are recorded as "stopped" ("interrupted …") and no
+  watermark moves; the KeyboardInterrupt then goes on to the caller (the CLI's exit code, the demo's server stop);
+- NCBI unreachable before its first answer (connection refused, host name unknown) fails the whole run at once.
 Beside it: the backfill resume ledger (`backfill_ledger`), the DTD retry (`pubmed.dtd.DtdDownloads`).
 """
 
@@ -19,7 +23,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -35,7 +39,7 @@ from .assess import RULESET_VERSION, assess
 from .backfill_ledger import BackfillLedger
 from .cited_checks import CitedStudyChecks
 from .config import Settings
-from .errors import LitwatchError, QueryError, RunLockedError, RunStepError
+from .errors import EutilsUnreachable, LitwatchError, QueryError, RunLockedError, RunStepError
 from .logs import set_run_id
 from .ncbi import DateWindow, EutilsClient, FetchedBatch, SearchResult, shared_rate_limiter
 from .ncbi.prefetch import prefetch
@@ -47,6 +51,9 @@ from .watchlist import SavedQuery, WatchedArticle, load_watchlist
 log = logging.getLogger(__name__)
 
 Failure = LitwatchError | StorageError  # what fails a query or a step; anything else is a bug and propagates
+
+STOPPED = "stopped"  # the status of an interrupted run and its saved search (fits the 10-character column)
+INTERRUPTED = "interrupted (Ctrl-C): stopped at once; committed batches are kept; a re-run resumes the window"
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ class Runner:
             with session_scope(self.engine) as s:
                 mark = repository.get_watermark(s, query.id)
             window = query_window(request, mark, self.settings, self.clock().date())
-            slices = tuple(self.client.plan_windows(query.term, window))
+            slices = tuple(self.client.plan_windows(query.term, window, query_id=query.id))
             plans.append(PlannedQuery(query, window, sum(c for _, c in slices), slices))
         return plans
 
@@ -180,6 +187,7 @@ class Runner:
             return self._run_locked(request, articles, pairs, lock)
         finally:
             lock.release()
+            set_run_id(None)  # what this process logs next (another command, the next job) is not this run's
 
     # -- the run --------------------------------------------------------------------------------------------
 
@@ -191,14 +199,31 @@ class Runner:
         lock: RunLock,
     ) -> RunSummary:
         today = self.clock().date()
-        run_id = self._start_run(request, len(pairs))
+        run_id = self._start_run(request)
         warnings: list[str] = []
+        try:
+            return self._run_steps(run_id, request, articles, pairs, lock, today, warnings)
+        except KeyboardInterrupt:
+            self.client.interrupt()  # threads still asking NCBI stop now, before anything waits for them
+            self._record_interrupted(run_id, warnings)
+            raise
+
+    def _run_steps(
+        self, run_id: int, request: RunRequest, articles: list[WatchedArticle],
+        pairs: list[tuple[WatchedArticle, SavedQuery]], lock: RunLock, today: date, warnings: list[str],
+    ) -> RunSummary:
+        self._dtds.reset()
+        self._close_orphaned_runs(run_id)
+        log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, len(pairs))
         failure: Failure | None = None
         for article, query in pairs:  # window → search → fetch → parse → store → reconcile → watermark
             if self.stop.is_set():
                 break
             try:
                 warnings += self._run_query(run_id, request, article, query, today, lock)
+            except EutilsUnreachable as exc:  # the next saved search would not reach it either
+                failure = exc
+                break
             except (LitwatchError, StorageError) as exc:
                 failure = failure or exc
                 log.error("run %d: query %s failed: %s", run_id, query.id, exc)
@@ -211,17 +236,23 @@ class Runner:
                                    "a re-run fetches the rest of the window")
         return self._finish_run(run_id, failure, warnings)
 
-    def _start_run(self, request: RunRequest, queries: int) -> int:
+    def _start_run(self, request: RunRequest) -> int:
         with session_scope(self.engine) as s:
             run_id = repository.start_run(
                 s, kind=request.kind, trigger=request.trigger,
                 window_start=request.since, window_end=request.until, started_at=self.clock(),
             )
         set_run_id(run_id)
-        self._dtds.reset()
-        self._close_orphaned_runs(run_id)
-        log.info("run %d started (%s, trigger %s, %d queries)", run_id, request.kind, request.trigger, queries)
         return run_id
+
+    def _record_interrupted(self, run_id: int, warnings: list[str]) -> None:
+        """An interrupted run is a stopped one in the history, never left "running" once the lock is free."""
+        with session_scope(self.engine) as s:
+            repository.close_open_query_runs(s, run_id, status=STOPPED,
+                                             error="interrupted (Ctrl-C) before the window was complete")
+            repository.finish_run(s, run_id, status=STOPPED, finished_at=self.clock(), error=INTERRUPTED,
+                                  warnings=warnings)
+        log.warning("run %d interrupted: recorded as %s; committed batches are kept", run_id, STOPPED)
 
     def _finish_run(self, run_id: int, failure: Failure | None, warnings: list[str]) -> RunSummary:
         """Record the run (its counts are its query runs' sums); raise its failure, saying what a re-run does."""
@@ -234,6 +265,8 @@ class Runner:
             summary = repository.get_run(s, run_id)
         assert summary is not None
         log.info("run %d %s: %s", run_id, status, summary.counts.describe())
+        if isinstance(failure, EutilsUnreachable):
+            raise failure  # its one line says what to check; "a re-run resumes" would not help
         if failure is not None and not isinstance(failure, RunStepError):
             raise RunStepError(f"run {run_id}", failure, "stored batches are kept; a re-run resumes the window")
         if failure is not None:
@@ -261,21 +294,28 @@ class Runner:
             repository.start_query_run(s, run_id, query.id, window.start, window.end)
         tally = _QueryTally()
         error: str | None = None
+        interrupted = False
         try:
             self._fetch_window(run_id, article, query, window, tally, lock, resume=request.kind == "backfill")
         except (LitwatchError, StorageError) as exc:
             error = str(exc)
             raise
+        except KeyboardInterrupt:
+            interrupted = True  # the window is incomplete: recorded as stopped, and the watermark stays put
+            raise
         finally:
             stopped = self.stop.is_set() and error is None
-            status = "failed" if (error or stopped) else "success"
+            status = STOPPED if interrupted else "failed" if (error or stopped) else "success"
+            if interrupted:
+                error = "interrupted (Ctrl-C) before the window was complete"
             with session_scope(self.engine) as s:
                 repository.finish_query_run(
                     s, run_id, query.id, status=status, counts=tally.counts,
                     error=error or ("stopped before the window was complete" if stopped else None),
                 )
                 if status == "success" and not tally.warnings:
-                    repository.set_watermark(s, query.id, window.end, run_id)
+                    # never past today: PubMed holds nothing later, and a future watermark stalls the search
+                    repository.set_watermark(s, query.id, min(window.end, today), run_id)
         return tally.warnings
 
     def _fetch_window(
@@ -283,7 +323,7 @@ class Runner:
         lock: RunLock, *, resume: bool = False,
     ) -> None:
         try:
-            total, searches = self.client.search_windows(query.term, window)
+            total, searches = self.client.search_windows(query.term, window, query_id=query.id)
         except QueryError as exc:
             raise QueryError(f"{query.path}: {exc}") from None
         self.progress.start(query.id, total)
@@ -303,10 +343,10 @@ class Runner:
                 yield result
 
         seen: set[str] = set()
-        fetches = self.client.fetch_slices(slices(), self.settings.ncbi.batch_size)
+        fetches = self.client.fetch_slices(slices(), self.settings.ncbi.batch_size, query_id=query.id)
         try:
-            # closing() stops the prefetch thread on every way out: stop request, storage or parse error
-            with closing(prefetch(fetches)) as batches:
+            # closing() stops the prefetch thread on every way out: stop request, storage or parse error, interrupt
+            with closing(prefetch(fetches, on_interrupt=self.client.interrupt)) as batches, self._interrupts():
                 for batch in batches:
                     seen |= self._store_batch(run_id, article, query, batch, tally)
                     ledger.completed(seen)
@@ -336,7 +376,7 @@ class Runner:
         parsed = self._parse(batch.body, label)
         now = self.clock()
         with session_scope(self.engine) as s:
-            stored = repository.upsert_articles(s, parsed.articles, now)
+            stored = repository.upsert_articles(s, parsed.articles, now, run_id=run_id)
             repository.record_hits(s, run_id, query.id, [a.pmid for a in parsed.articles])
             deleted = repository.mark_deleted(s, parsed.deleted, now) if parsed.deleted else 0
             touched = set(stored.new_pmids) | set(stored.changed_pmids)
@@ -354,7 +394,7 @@ class Runner:
             return
         log.warning("query %s: %d PMIDs listed by esearch were not in efetch; re-fetching by id",
                     query.id, len(missing))
-        for batch in self.client.fetch_ids(missing, self.settings.ncbi.batch_size):
+        for batch in self.client.fetch_ids(missing, self.settings.ncbi.batch_size, query_id=query.id):
             seen |= self._store_batch(run_id, article, query, batch, tally)
         still = [pmid for pmid in missing if pmid not in seen]
         if still:
@@ -364,26 +404,37 @@ class Runner:
                 f"({shown}); the watermark stays put so the next run retries them"
             )
 
+    @contextmanager
+    def _interrupts(self) -> Iterator[None]:
+        """An interrupt in the consumer's own code (parse, store) reaches prefetch as a plain close: tell the
+        client first, so the producer thread stops asking NCBI before closing() waits for it."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.client.interrupt()
+            raise
+
     def _parse(self, body: bytes, label: str) -> ParsedBatch:
         return self._dtds.parse(lambda: parse_efetch(body, label))
 
     # -- re-assessment --------------------------------------------------------------------------
 
     def _reassess(self, articles: list[WatchedArticle]) -> Failure | None:
-        """Anything stored but not assessed under the current rules (rule change, crash between steps)."""
-        if not articles:
-            return None
-        profile = articles[0]
-        try:
-            with session_scope(self.engine) as s:
-                pending = repository.articles_needing_assessment(s, RULESET_VERSION)
-                now = self.clock()
-                for stored in pending:
-                    repository.save_assessment(s, assess(stored.article, profile), now)
-        except (LitwatchError, StorageError) as exc:
-            return exc
-        if pending:
-            log.info("re-assessed %d stored records under rules %s", len(pending), RULESET_VERSION)
+        """Every stored record an article's searches found that has no verdict for that article under the current
+        rules: a rule change, a crash between steps, a record another article's search stored first (so this one
+        saw it "unchanged"), or an article added to the watch list after the record was stored."""
+        for profile in articles:
+            query_ids = [q.id for q in profile.queries]
+            try:
+                with session_scope(self.engine) as s:
+                    pending = repository.articles_needing_assessment(s, RULESET_VERSION, profile.slug, query_ids)
+                    now = self.clock()
+                    repository.save_assessments(s, [assess(x.article, profile) for x in pending], now)
+            except (LitwatchError, StorageError) as exc:
+                return exc
+            if pending:
+                log.info("assessed %d stored records for article %s under rules %s", len(pending), profile.slug,
+                         RULESET_VERSION)
         return None
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litwatch.storage.records import INTERVENTION_CODES
-
-from .errors import QueryError
+from .errors import QueryError, UsageError
 from .pubmed import validate_term
+from .pubmed.term import TermSyntaxError
 
 ARTICLE_FILE = "article.toml"
 # Kinds of evidence that touch a claim (article.toml `watch_for`); pipeline.assess maps papers onto them.
@@ -27,6 +26,10 @@ EVIDENCE_KINDS: tuple[str, ...] = (
     "correction",
 )
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A phrase in the topic's word syntax: words of letters/digits/Greek and a few signs, `*` ends a word, `...` a gap.
+_PHRASE_RE = re.compile(r"^(?:\.\.\.|[^\s*]+\*?)(?:[\s-]+(?:\.\.\.|[^\s*]+\*?))*$")
+OFF_TOPIC = "off-topic"  # the condition code of a paper on none of the topic's conditions
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,61 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class TopicIntervention:
+    """A watched intervention: `words` name it (word syntax: pipeline.assess.topic); `not_words` are look-alike
+    phrasings blanked out first (cells only named as the source of vesicles); `case_sensitive` are regular
+    expressions on the original text for names whose case matters (siRNA names such as siSTING)."""
+
+    id: str
+    label: str  # badge, e.g. "Stem cells"
+    phrase: str  # in summaries, e.g. "cell therapy"
+    words: tuple[str, ...]
+    not_words: tuple[str, ...] = ()
+    case_sensitive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TopicCondition:
+    """A condition (or a look-alike one): named by any of `words`, or by one word of every group in a
+    `together` entry (group names from `[topic.word_groups]`)."""
+
+    id: str
+    label: str
+    words: tuple[str, ...] = ()
+    together: tuple[tuple[str, ...], ...] = ()
+    reason: str = ""  # look-alikes: "watched intervention, but for <reason>"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What the article is about (`[topic]` in article.toml): everything in the assessment that names a disease or
+    a therapy. Conditions are in order of precedence; look-alikes named in a title win over them."""
+
+    about: str  # "not about <about>"
+    off_topic_label: str  # summary words for a paper on none of the conditions
+    watching: str  # "not a watched intervention (<watching>)"
+    interventions: tuple[TopicIntervention, ...]
+    conditions: tuple[TopicCondition, ...]
+    look_alikes: tuple[TopicCondition, ...] = ()
+    word_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    other_treatments: tuple[str, ...] = ()
+    other_treatments_not: tuple[str, ...] = ()
+    in_vitro_cells: tuple[str, ...] = ()  # the topic's tissue cells in culture ("nucleus pulposus cell")
+    animal_models: tuple[str, ...] = ()  # the topic's animal models ("tail disc")
+    outcome_scales: tuple[str, ...] = ()  # the topic's clinical outcome scales ("oswestry", "womac")
+
+    @property
+    def intervention_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.interventions)
+
+    def intervention(self, intervention_id: str) -> TopicIntervention:
+        for item in self.interventions:
+            if item.id == intervention_id:
+                return item
+        raise KeyError(intervention_id)
+
+
+@dataclass(frozen=True)
 class WatchedArticle:
     slug: str
     title: str
@@ -73,6 +131,11 @@ class WatchedArticle:
     cited: tuple[CitedStudy, ...]
     queries: tuple[SavedQuery, ...]
     path: Path
+    topic: Topic
+    # ISO date the article's evidence was last searched: human trials and syntheses published before it may
+    # already be in it (review, not update). None: every new trial is news.
+    evidence_current_to: str | None = None
+    recipients: tuple[str, ...] = ()  # who gets this article's digest by mail (empty: [mail] recipients)
 
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:
@@ -118,19 +181,32 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
     where = _show(article_toml, root)
     data = _read_toml(article_toml, where)
     doc = _Table(data, where)
-    doc.allow({"slug", "title", "url", "last_updated", "claims", "studies"})
+    doc.allow({"slug", "title", "url", "last_updated", "evidence_current_to", "recipients", "topic", "claims",
+               "studies"})
     slug = doc.ident("slug")
     if slug != article_toml.parent.name:
         raise QueryError(f"{where}: slug '{slug}' does not match its folder '{article_toml.parent.name}'")
     title = doc.text("title")
     url = doc.text("url")
     doc.optional_text("last_updated")
+    recipients = doc.strings("recipients")
+    for address in recipients:
+        if "@" not in address:
+            raise QueryError(f"{where}: key 'recipients': not an e-mail address: '{address}'")
+    current_to = doc.optional_text("evidence_current_to")
+    if current_to is not None and not _ISO_DATE.match(current_to):
+        raise QueryError(f"{where}: key 'evidence_current_to' must be a date YYYY-MM-DD, got '{current_to}'")
+    if "topic" not in data:
+        raise QueryError(f"{where}: missing key 'topic' (the [topic] table: interventions and conditions)")
+    if not isinstance(data["topic"], dict):
+        raise QueryError(f"{where}: key 'topic' must be a table ([topic])")
+    topic = _topic(_Table(data["topic"], f"{where}: topic"))
 
     studies = tuple(_study(t) for t in doc.tables("studies", required=False))
     _unique([s.id for s in studies], f"{where}: duplicate study id")
     study_ids = {s.id for s in studies}
 
-    claims = tuple(_claim(t, study_ids) for t in doc.tables("claims", required=True))
+    claims = tuple(_claim(t, study_ids, topic) for t in doc.tables("claims", required=True))
     _unique([c.id for c in claims], f"{where}: duplicate claim id")
     claim_ids = {c.id for c in claims}
 
@@ -148,7 +224,8 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
                              f"(also in {_show(ids[query.id], root)})")
         ids[query.id] = query.path
     return WatchedArticle(slug=slug, title=title, url=url, claims=claims, cited=studies,
-                          queries=tuple(queries), path=article_toml)
+                          queries=tuple(queries), path=article_toml, topic=topic,
+                          evidence_current_to=current_to, recipients=recipients)
 
 
 def _study(t: _Table) -> CitedStudy:
@@ -170,12 +247,14 @@ def _study(t: _Table) -> CitedStudy:
                       title=t.optional_text("title"), article_says=dict(says))
 
 
-def _claim(t: _Table, study_ids: set[str]) -> Claim:
+def _claim(t: _Table, study_ids: set[str], topic: Topic) -> Claim:
     t.allow({"id", "section", "label", "text", "interventions", "cites", "watch_for"})
     interventions = t.strings("interventions")
+    declared = topic.intervention_ids
     for name in interventions:
-        if name not in INTERVENTION_CODES:
-            raise QueryError(f"{t.where}: unknown intervention '{name}' (known: {', '.join(INTERVENTION_CODES)})")
+        if name not in declared:
+            raise QueryError(f"{t.where}: key 'interventions' names '{name}', which [topic] does not declare "
+                             f"(declared: {', '.join(declared)})")
     cites = t.strings("cites")
     for study in cites:
         if study not in study_ids:
@@ -189,6 +268,103 @@ def _claim(t: _Table, study_ids: set[str]) -> Claim:
                  interventions=interventions, cites=cites, watch_for=watch_for)
 
 
+# --- the topic ------------------------------------------------------------------------------------------
+
+def _topic(t: _Table) -> Topic:
+    t.allow({"about", "off_topic_label", "watching", "interventions", "conditions", "look_alikes", "word_groups",
+             "other_treatments", "in_vitro_cells", "animal_models", "outcome_scales"})
+    groups = _word_groups(t)
+    interventions = tuple(_intervention(i) for i in t.tables("interventions", required=True))
+    if not interventions:
+        raise QueryError(f"{t.where}: key 'interventions' must declare at least one intervention")
+    conditions = tuple(_condition(c, groups, look_alike=False) for c in t.tables("conditions", required=True))
+    if not conditions:
+        raise QueryError(f"{t.where}: key 'conditions' must declare at least one condition")
+    look_alikes = tuple(_condition(c, groups, look_alike=True) for c in t.tables("look_alikes", required=False))
+    _unique([i.id for i in interventions], f"{t.where}: duplicate intervention id")
+    _unique([c.id for c in (*conditions, *look_alikes)], f"{t.where}: duplicate condition id")
+    if OFF_TOPIC in {c.id for c in (*conditions, *look_alikes)}:
+        raise QueryError(f"{t.where}: condition id '{OFF_TOPIC}' is reserved (papers on none of the conditions)")
+    other_words: tuple[str, ...] = ()
+    other_not: tuple[str, ...] = ()
+    if "other_treatments" in t.raw:
+        if not isinstance(t.raw["other_treatments"], dict):
+            raise QueryError(f"{t.where}: key 'other_treatments' must be a table with 'words' (and 'not_words')")
+        other = _Table(t.raw["other_treatments"], f"{t.where}.other_treatments")
+        other.allow({"words", "not_words"})
+        other_words, other_not = _words(other, "words", required=True), _words(other, "not_words")
+    return Topic(
+        about=t.text("about"), off_topic_label=t.text("off_topic_label"),
+        watching=t.optional_text("watching") or ", ".join(i.label.lower() for i in interventions),
+        interventions=interventions, conditions=conditions, look_alikes=look_alikes,
+        word_groups=tuple(groups.items()), other_treatments=other_words, other_treatments_not=other_not,
+        in_vitro_cells=_words(t, "in_vitro_cells"), animal_models=_words(t, "animal_models"),
+        outcome_scales=_words(t, "outcome_scales"),
+    )
+
+
+def _word_groups(t: _Table) -> dict[str, tuple[str, ...]]:
+    raw = t.raw.get("word_groups", {})
+    if not isinstance(raw, dict):
+        raise QueryError(f"{t.where}: key 'word_groups' must be a table of word lists")
+    table = _Table(raw, f"{t.where}.word_groups")
+    groups = {}
+    for name in raw:
+        if not _ID_RE.match(name):
+            raise QueryError(f"{table.where}: group name '{name}' must be lowercase letters, digits, '-', '_'")
+        groups[name] = _words(table, name, required=True)
+    return groups
+
+
+def _intervention(t: _Table) -> TopicIntervention:
+    t.allow({"id", "label", "phrase", "words", "not_words", "case_sensitive"})
+    patterns = t.strings("case_sensitive")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise QueryError(f"{t.where}: key 'case_sensitive': bad regular expression '{pattern}': {exc}") from None
+    return TopicIntervention(id=t.ident("id"), label=t.text("label"), phrase=t.text("phrase"),
+                             words=_words(t, "words", required=True), not_words=_words(t, "not_words"),
+                             case_sensitive=patterns)
+
+
+def _condition(t: _Table, groups: dict[str, tuple[str, ...]], look_alike: bool) -> TopicCondition:
+    t.allow({"id", "label", "words", "together"} | ({"reason"} if look_alike else set()))
+    words = _words(t, "words")
+    together = t.raw.get("together", [])
+    if not isinstance(together, list) or not all(
+            isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in together):
+        raise QueryError(f"{t.where}: key 'together' must be a list of lists of word-group names")
+    for names in together:
+        for name in names:
+            if name not in groups:
+                raise QueryError(f"{t.where}: key 'together' names word group '{name}', which "
+                                 f"[topic.word_groups] does not declare (declared: {', '.join(groups) or 'none'})")
+    if not words and not together:
+        raise QueryError(f"{t.where}: needs 'words' or 'together' (a condition nothing can name)")
+    reason = t.text("reason") if look_alike else ""
+    return TopicCondition(id=t.ident("id"), label=t.text("label"), words=words,
+                          together=tuple(tuple(g) for g in together), reason=reason)
+
+
+def _words(t: _Table, key: str, required: bool = False) -> tuple[str, ...]:
+    """A list of phrases in the topic's word syntax; an empty list is an error (it would match nothing)."""
+    if key not in t.raw:
+        if required:
+            raise QueryError(f"{t.where}: missing key '{key}'")
+        return ()
+    words = t.strings(key)
+    if not words:
+        raise QueryError(f"{t.where}: key '{key}' is an empty list (list the words, or leave the key out)")
+    for phrase in words:
+        if not _PHRASE_RE.match(phrase) or phrase.startswith("...") or phrase.endswith("..."):
+            raise QueryError(f"{t.where}: key '{key}': bad phrase '{phrase}' (words, '*' at a word's end, "
+                             f"'...' between words)")
+    _unique(list(words), f"{t.where}: key '{key}' lists twice the phrase")
+    return words
+
+
 def _load_query(path: Path, root: Path, claim_ids: set[str]) -> SavedQuery:
     where = _show(path, root)
     t = _Table(_read_toml(path, where), where)
@@ -198,8 +374,9 @@ def _load_query(path: Path, root: Path, claim_ids: set[str]) -> SavedQuery:
     term = t.text("term")  # already one line: PubMed receives it as typed, minus the TOML line breaks
     try:
         validate_term(term)
-    except QueryError as exc:
-        raise QueryError(f"{where}: key 'term': {exc}") from None
+    except TermSyntaxError as exc:
+        place = _term_place(path, t.raw["term"], exc.position)
+        raise QueryError(f"{where}:{place}: {exc.problem}" if place else f"{where}: key 'term': {exc}") from None
     claims = t.strings("claims", required=True)
     if not claims:
         raise QueryError(f"{where}: key 'claims' must name at least one claim")
@@ -210,6 +387,31 @@ def _load_query(path: Path, root: Path, claim_ids: set[str]) -> SavedQuery:
     if not isinstance(enabled, bool):
         raise QueryError(f"{where}: key 'enabled' must be true or false")
     return SavedQuery(id=query_id, label=label, term=term, claims=claims, path=path, enabled=enabled)
+
+
+_TERM_KEY = re.compile(r"""^[ \t]*term[ \t]*=[ \t]*('{3}|"{3}|'|")(\r?\n)?""", re.MULTILINE)
+
+
+def _term_place(path: Path, raw: str, position: int) -> str | None:
+    """`line:column` in the file of the 1-based `position` in the term as validated (its whitespace collapsed to
+    single spaces), so an editor jumps to the mistake; None when the value cannot be found verbatim (escapes)."""
+    words = list(re.finditer(r"\S+", raw))
+    offset, seen = None, 0
+    for word in words:  # collapsed = the words joined by single spaces
+        if position - 1 < seen + len(word.group()):
+            offset = word.start() + max(0, position - 1 - seen)
+            break
+        seen += len(word.group()) + 1
+    if offset is None:  # past the end (e.g. "OR without a term after it"): just after the last word
+        offset = words[-1].end() if words else 0
+    text = path.read_text(encoding="utf-8")
+    key = _TERM_KEY.search(text)
+    if key is None or text[key.end():key.end() + len(raw)].replace("\r\n", "\n") != raw.replace("\r\n", "\n"):
+        return None
+    before = text[:key.end() + offset]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return f"{line}:{column}"
 
 
 def _read_toml(path: Path, where: str) -> dict[str, Any]:
@@ -301,6 +503,19 @@ class _Table:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise QueryError(f"{self.where}: key '{key}' must be an array of tables ([[{key}]])")
         return [_Table(v, f"{self.where}: {key}[{i}]") for i, v in enumerate(value)]
+
+
+def pick_article(articles: list[WatchedArticle], slug: str | None) -> WatchedArticle:
+    """The watched article `slug` names, or the only one there is; otherwise a usage error listing the slugs."""
+    slugs = ", ".join(a.slug for a in articles) or "none"
+    if slug is None:
+        if len(articles) == 1:
+            return articles[0]
+        raise UsageError(f"{len(articles)} articles are watched: name one with --article SLUG ({slugs})")
+    for article in articles:
+        if article.slug == slug:
+            return article
+    raise UsageError(f"--article {slug}: no such watched article (watched: {slugs})")
 
 
 def bundled_queries_dir() -> Path:

@@ -13,14 +13,18 @@ from datetime import datetime, timedelta
 
 from litwatch.storage.records import DESIGN_LABELS, CitedStudyStatus, RunSummary, StoredArticle
 
-from .cited import CitedView, cited_alerts, cited_views
+from .cited import CitedView, cited_alerts, cited_views, with_records
 from .items import DigestItem, make_item, one_per_pmid, sort_items
 from .links import Link, doi_url, nct_url, pubmed_url
-from .run_health import QueryHealthRow, RunHealth, RunLine, build_run_health
+from .run_health import QueryHealthRow, RunHealth, RunLine, build_run_health, tally_records
 from .sanitize import clean_text
 from .text import conclusion, shorten, split_sentences
 
 CITED_KEY_PREFIX = "cited:"
+PLACEHOLDER_NOTE = (
+    "Real abstracts; placeholder PMIDs: a PMID of 99000000 and up stands for a real paper whose PMID was not at "
+    "hand, so it links to the paper's DOI (or a PubMed title search) instead of a PubMed page that does not exist."
+)
 SUMMARY_TITLE_LIMIT = 90  # characters of a title in the action list: one phone line and a bit
 
 
@@ -29,8 +33,30 @@ class SummaryLine:
     """One line of the action list: what to do, a link to the record, and the paragraph it touches."""
 
     text: str
-    url: str | None
+    url: str | None  # the record (PubMed, or a placeholder PMID's DOI)
     touches: str  # "" when the assessment named no paragraph
+    anchor: str = ""  # the card below that the line jumps to
+
+
+@dataclass(frozen=True)
+class DigestCounts:
+    """How many entries each section lists and how many distinct records they are: the ONE source of the
+    numbers a digest, its subject and the demo print. Every record is in exactly one section; a cited study's
+    alert carries its own record when that is in the digest, so nothing is counted twice."""
+
+    action: int  # cited-study alerts + records to act on
+    worth: int
+    awareness: int
+    records: int  # distinct records in the digest
+    cited_without_record: int  # alerts whose study's record is not in this digest (not found, or not changed)
+
+    def describe(self) -> str:
+        """"44 records: 7 need action, 12 worth a look, 25 for awareness" (the digest's second line, the demo's)."""
+        what = _plural(self.records, "record")
+        if self.cited_without_record:
+            what += f" and {_plural(self.cited_without_record, 'cited study', 'cited studies')}"
+        return (f"{what}: {self.action} need{'s' if self.action == 1 else ''} action, "
+                f"{self.worth} worth a look, {self.awareness} for awareness")
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,7 @@ class Digest:
     article_title: str
     article_url: str
     headline: str
+    tally: str  # `DigestCounts.describe()`: under the headline, and what the demo prints
     summary: tuple[SummaryLine, ...]  # one line per action, the first things a writer reads
     cited_alerts: tuple[CitedView, ...]  # cited studies that changed: shown first under "Action needed"
     action_needed: tuple[DigestItem, ...]
@@ -50,12 +77,18 @@ class Digest:
     for_awareness: tuple[DigestItem, ...]
     cited_studies: tuple[CitedView, ...]
     run_health: RunHealth
+    # Said at the foot when any record carries a placeholder PMID (the demo corpus): why it links to a DOI.
+    placeholder_note: str = ""
     # What to mark sent once delivered: (pmid, content_hash) per item, ("cited:<id>", status) per cited alert.
     item_keys: tuple[tuple[str, str], ...] = field(default=())
 
     @property
+    def counts(self) -> DigestCounts:
+        return digest_counts(self.cited_alerts, self.action_needed, self.worth_a_look, self.for_awareness)
+
+    @property
     def action_count(self) -> int:
-        return len(self.cited_alerts) + len(self.action_needed)
+        return self.counts.action
 
 
 @dataclass(frozen=True)
@@ -70,6 +103,7 @@ class DigestInput:
     cited: Sequence[CitedStudyStatus]
     runs: Sequence[RunSummary]
     query_labels: Mapping[str, str]
+    intervention_labels: Mapping[str, str] = field(default_factory=dict)  # the article's [topic] names
     zero_result_warnings: Sequence[str] = ()
     # When the oldest stored record was first seen: a period starting before it covers "everything so far".
     first_record_at: datetime | None = None
@@ -77,26 +111,35 @@ class DigestInput:
 
 def build_digest(inp: DigestInput) -> Digest:
     sent_pmids = {pmid for pmid, _ in inp.already_sent}
+    records = one_per_pmid(inp.items)
     items = [
-        make_item(stored, inp.query_labels, previously_sent=stored.article.pmid in sent_pmids)
-        for stored in one_per_pmid(inp.items)
+        make_item(stored, inp.query_labels, previously_sent=stored.article.pmid in sent_pmids,
+                  intervention_labels=inp.intervention_labels)
+        for stored in records
         if (stored.article.pmid, stored.content_hash) not in inp.already_sent
     ]
-    cited = cited_views(inp.cited)
+    by_pmid = {i.pmid: i for i in items}
+    cited = with_records(cited_views(inp.cited), by_pmid, attach=False)
     # A cited study's problem is reported once per status, like an item; the table below still shows it.
-    alerts = tuple(a for a in cited_alerts(cited) if cited_key(a) not in inp.already_sent)
+    # The study's own record goes with its alert, so it is listed (and counted) once, not also below.
+    alerts = with_records(
+        [a for a in cited_alerts(cited) if cited_key(a) not in inp.already_sent], by_pmid, attach=True
+    )
+    with_alert = {a.pmid for a in alerts if a.record is not None}
+    listed = [i for i in items if i.pmid not in with_alert]
     # A cited study's own record changing is "any change to a cited study": action, like an `update` verdict.
     action = sort_items(
         [
             i
-            for i in items
+            for i in listed
             if i.change != "deleted"
             and (i.verdict == "update" or (i.verdict == "cited" and i.change == "changed"))
         ]
     )
-    worth = sort_items([i for i in items if i.verdict == "review" and i.change != "deleted"])
+    worth = sort_items([i for i in listed if i.verdict == "review" and i.change != "deleted"])
     chosen = {i.pmid for i in (*action, *worth)}
-    awareness = sort_items([i for i in items if i.pmid not in chosen])
+    awareness = sort_items([i for i in listed if i.pmid not in chosen])
+    counts = digest_counts(alerts, action, worth, awareness)
     return Digest(
         period_start=inp.period_start,
         period_end=inp.period_end,
@@ -105,15 +148,34 @@ def build_digest(inp: DigestInput) -> Digest:
         period_label=period_label(inp.period_start, inp.period_end, inp.first_record_at),
         article_title=clean_text(inp.article_title),
         article_url=inp.article_url,
-        headline=_headline(len(alerts) + len(action), len(worth), inp.period_end - inp.period_start),
+        headline=_headline(counts.action, counts.worth, inp.period_end - inp.period_start),
+        tally=counts.describe(),
         summary=_summary(alerts, action),
         cited_alerts=alerts,
         action_needed=action,
         worth_a_look=worth,
         for_awareness=awareness,
         cited_studies=cited,
-        run_health=build_run_health(inp.runs, inp.query_labels, inp.zero_result_warnings),
+        run_health=build_run_health(
+            inp.runs, inp.query_labels, inp.zero_result_warnings,
+            tally_records(records, inp.period_start, inp.period_end),
+        ),
+        placeholder_note=PLACEHOLDER_NOTE if any(i.placeholder for i in items) else "",
         item_keys=tuple(sorted([*((i.pmid, i.content_hash) for i in items), *map(cited_key, alerts)])),
+    )
+
+
+def digest_counts(
+    alerts: Sequence[CitedView], action: Sequence[DigestItem], worth: Sequence[DigestItem],
+    awareness: Sequence[DigestItem],
+) -> DigestCounts:
+    with_record = sum(a.record is not None for a in alerts)
+    return DigestCounts(
+        action=len(alerts) + len(action),
+        worth=len(worth),
+        awareness=len(awareness),
+        records=with_record + len(action) + len(worth) + len(awareness),
+        cited_without_record=len(alerts) - with_record,
     )
 
 
@@ -142,15 +204,22 @@ def _headline(actions: int, worth: int, span: timedelta) -> str:
 
 def _summary(alerts: tuple[CitedView, ...], action: tuple[DigestItem, ...]) -> tuple[SummaryLine, ...]:
     lines = [
-        SummaryLine(f"Cited study {a.label}: {a.status_label.lower()}", a.pubmed_url, "")
+        SummaryLine(f"Cited study {a.label}: {a.status_label.lower()}", a.url,
+                    _touches(a.record.claims) if a.record else "", a.anchor)
         for a in alerts
     ]
     for item in action:
         design = DESIGN_LABELS.get(item.design, "record")
+        # "New" means new to PubMed's index (or to us), not a new paper: the publication year says how new it is.
         what = "Changed" if item.change == "changed" else "New"
-        text = f"{what} {design}: {shorten(item.title, SUMMARY_TITLE_LIMIT)}"
-        lines.append(SummaryLine(text, item.pubmed_url, _touches(item.claims)))
+        year = f" ({item.pub_year})" if item.pub_year else ""
+        text = f"{what} {design}{year}: {shorten(item.title, SUMMARY_TITLE_LIMIT)}"
+        lines.append(SummaryLine(text, item.url, _touches(item.claims), item.anchor))
     return tuple(lines)
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def _touches(claims: tuple[str, ...]) -> str:
@@ -182,6 +251,7 @@ def subject_line(d: Digest) -> str:
 __all__ = [
     "CitedView",
     "Digest",
+    "DigestCounts",
     "DigestInput",
     "DigestItem",
     "Link",
@@ -192,6 +262,7 @@ __all__ = [
     "build_digest",
     "cited_key",
     "conclusion",
+    "digest_counts",
     "doi_url",
     "nct_url",
     "period_label",

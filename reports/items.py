@@ -7,6 +7,7 @@ one or two of the former (`why`); the rest is kept for the curious (`details`) a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,13 +15,13 @@ from datetime import datetime
 from litwatch.storage.records import (
     DESIGN_LABELS,
     DESIGN_ORDER,
-    INTERVENTION_LABELS,
     POPULATION_LABELS,
     Article,
     StoredArticle,
+    is_placeholder_pmid,
 )
 
-from .links import NCT_ID, Link, doi_url, nct_url, pubmed_url
+from .links import NCT_ID, Link, doi_url, nct_url, pubmed_url_or_none, record_url
 from .sanitize import clean_text, sanitize_inline_html
 from .text import conclusion, escape_html, months, sentence_case, shorten
 
@@ -45,9 +46,13 @@ class DigestItem:
     content_hash: str
     title: str  # plain text
     title_html: str  # escaped text + bare <i>/<b>/<u>/<sup>/<sub> only
-    pubmed_url: str
+    url: str  # where the title links: PubMed, or for a placeholder PMID the DOI (`links.record_url`)
+    pubmed_url: str | None  # None for a placeholder PMID: that PubMed page does not exist
+    placeholder: bool  # the PMID is a local placeholder (storage.records.is_placeholder_pmid)
+    anchor: str  # the card's id in the digest: the action list links here
     journal: str  # "" when PubMed gives none: templates then leave it out
     published: str  # as printed by the journal: "2025 Mar 12"
+    pub_year: int | None  # beside "New" in the action list: a record new to PubMed may be an old paper
     added: str  # PubMed create date, ISO
     verdict: str
     design: str  # assessment design code: "rct", "meta-analysis"...
@@ -85,7 +90,10 @@ def one_per_pmid(stored: Sequence[StoredArticle]) -> list[StoredArticle]:
     return list(by_pmid.values())
 
 
-def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent: bool) -> DigestItem:
+def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent: bool,
+              intervention_labels: Mapping[str, str] | None = None) -> DigestItem:
+    """One record's card. `intervention_labels`: the watched article's names for its intervention ids (its
+    [topic]); an id without one is shown as it is."""
     article, assessment = stored.article, stored.assessment
     notices = _notices(article)
     change, change_note = _change(stored, previously_sent, notices)
@@ -110,13 +118,17 @@ def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent:
         content_hash=stored.content_hash,
         title=title,
         title_html=sanitize_inline_html(article.title_html) or escape_html(title),
-        pubmed_url=pubmed_url(article.pmid),
+        url=record_url(article.pmid, article.doi, title),
+        pubmed_url=pubmed_url_or_none(article.pmid),
+        placeholder=is_placeholder_pmid(article.pmid),
+        anchor=item_anchor(article.pmid),
         journal=shorten(clean_text(article.journal or article.journal_abbrev), JOURNAL_LIMIT),
         published=clean_text(article.pub_date) or (str(article.pub_year) if article.pub_year else ""),
+        pub_year=article.pub_year,
         added=article.created.isoformat() if article.created else "",
         verdict=verdict,
         design=design,
-        badges=_badges(design, population, interventions, notices),
+        badges=_badges(design, population, interventions, notices, intervention_labels or {}),
         reasons=reasons,
         why=why,
         details=details,
@@ -134,6 +146,11 @@ def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent:
         cited_study=cited_study,
         last_changed=stored.last_changed,
     )
+
+
+def item_anchor(pmid: str) -> str:
+    """The card's HTML id / Markdown anchor: "pmid-<digits>" (anything else in a PMID is dropped)."""
+    return "pmid-" + re.sub(r"[^0-9A-Za-z]", "", pmid)
 
 
 def split_reasons(reasons: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -180,7 +197,8 @@ def _notices(article: Article) -> tuple[str, ...]:
 
 
 def _badges(
-    design: str, population: str, interventions: tuple[str, ...], notices: tuple[str, ...]
+    design: str, population: str, interventions: tuple[str, ...], notices: tuple[str, ...],
+    intervention_labels: Mapping[str, str],
 ) -> tuple[str, ...]:
     badges = []
     if any(n.startswith("Retraction:") for n in notices):
@@ -189,12 +207,13 @@ def _badges(
         badges.append(DESIGN_LABELS.get(design, design.replace("-", " ").capitalize()))
     if population in POPULATION_LABELS and population != _IMPLIED_POPULATION.get(design):
         badges.append(POPULATION_LABELS[population])
-    badges.extend(INTERVENTION_LABELS.get(i, i) for i in interventions)
+    badges.extend(intervention_labels.get(i, i) for i in interventions)
     return tuple(badges)
 
 
 __all__ = [
     "DigestItem",
+    "item_anchor",
     "make_item",
     "one_per_pmid",
     "sort_items",

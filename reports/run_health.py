@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from litwatch.storage.records import QueryRunStats, RunCounts, RunSummary
+from litwatch.storage.records import QueryRunStats, RunSummary, StoredArticle
 
 from .sanitize import clean_text
 from .text import first_line
@@ -14,12 +14,14 @@ from .text import first_line
 
 @dataclass(frozen=True)
 class QueryHealthRow:
-    """One row of the digest's per-search table: a saved search's runs in the period, summed."""
+    """One row of the digest's per-search table. Counts are never summed over runs (a record two daily runs
+    both found is one record): `found_last_run` is what the search returned in its latest run of the period;
+    `new`/`changed` are distinct records of the period that the search found (`RecordTally`)."""
 
     query_id: str
     label: str
     runs: int
-    found: int
+    found_last_run: int
     new: int
     changed: int
     last_status: str
@@ -53,7 +55,40 @@ class RunHealth:
         return bool(self.runs) and not (self.failures or self.zero_result_warnings)
 
 
-def build_run_health(runs: Sequence[RunSummary], labels: Mapping[str, str], zero: Sequence[str]) -> RunHealth:
+@dataclass(frozen=True)
+class RecordTally:
+    """Distinct records of the period one saved search found: first stored in it (new) or changed in it."""
+
+    new: int = 0
+    changed: int = 0
+
+
+def tally_records(
+    records: Sequence[StoredArticle], start: datetime, end: datetime
+) -> dict[str, RecordTally]:
+    """Per saved search, the distinct records (one row per PMID) first stored or changed in [start, end)."""
+    new: dict[str, set[str]] = {}
+    changed: dict[str, set[str]] = {}
+    for r in records:
+        if start <= r.first_seen < end:
+            bucket = new
+        elif start <= r.last_changed < end:
+            bucket = changed
+        else:
+            continue
+        for q in r.query_ids:
+            bucket.setdefault(q, set()).add(r.article.pmid)
+    return {
+        q: RecordTally(len(new.get(q, ())), len(changed.get(q, ()))) for q in sorted({*new, *changed})
+    }
+
+
+def build_run_health(
+    runs: Sequence[RunSummary],
+    labels: Mapping[str, str],
+    zero: Sequence[str],
+    records: Mapping[str, RecordTally] | None = None,
+) -> RunHealth:
     ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id))
     lines = tuple(
         RunLine(r.run_id, r.kind, r.trigger, r.status, r.started_at, r.duration_s, r.found, r.new, r.changed,
@@ -76,25 +111,24 @@ def build_run_health(runs: Sequence[RunSummary], labels: Mapping[str, str], zero
                     f"{first_line(q.error) or 'no error recorded'}"
                 )
     queries = tuple(
-        _query_health(qid, clean_text(labels.get(qid, qid)), qs)
+        _query_health(qid, clean_text(labels.get(qid, qid)), qs, (records or {}).get(qid, RecordTally()))
         for qid, qs in sorted(stats.items(), key=lambda kv: labels.get(kv[0], kv[0]).lower())
     )
     warnings = tuple(dict.fromkeys(clean_text(w) for r in ordered for w in r.warnings))
     return RunHealth(lines, tuple(failures), queries, warnings, tuple(clean_text(z) for z in zero))
 
 
-def _query_health(query_id: str, label: str, qs: list[QueryRunStats]) -> QueryHealthRow:
-    total = sum((q.counts for q in qs), RunCounts())
+def _query_health(query_id: str, label: str, qs: list[QueryRunStats], records: RecordTally) -> QueryHealthRow:
     return QueryHealthRow(
         query_id=query_id,
         label=label,
         runs=len(qs),
-        found=total.found,
-        new=total.new,
-        changed=total.changed,
+        found_last_run=qs[-1].found,
+        new=records.new,
+        changed=records.changed,
         last_status=qs[-1].status,
         errors=tuple(dict.fromkeys(first_line(q.error) for q in qs if q.error)),
     )
 
 
-__all__ = ["QueryHealthRow", "RunHealth", "RunLine", "build_run_health"]
+__all__ = ["QueryHealthRow", "RecordTally", "RunHealth", "RunLine", "build_run_health", "tally_records"]

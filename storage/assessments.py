@@ -1,4 +1,6 @@
-"""Assessments: the verdicts stored per (record content, rule set), one bulk save per batch, and their history.
+"""Assessments: the verdicts stored per (watched article, record content, rule set), one bulk save per batch, and
+their history. A verdict only means something for one article: the same RCT is `update` for the knee article and
+`fyi` for the back-pain one, so every read names the article (or asks for all of them).
 
 Re-exported by `storage.repository`, which callers use; `articles_needing_assessment` lives there, beside the
 articles it reads.
@@ -19,8 +21,9 @@ from .schema import ArticleRow, AssessmentRow
 
 
 def save_assessment(s: Session, a: Assessment, assessed_at: datetime) -> bool:
-    """Store an assessment; False if this (pmid, content hash, rule set) was assessed already. An assessment
-    without a content hash is taken to be of the stored content."""
+    """Store an assessment; False if this (article, pmid, content hash, rule set) was assessed already. An
+    assessment without a content hash is taken to be of the stored content."""
+    _require_article(a)
     content_hash = a.content_hash or s.scalar(
         sa.select(ArticleRow.content_hash).where(ArticleRow.pmid == a.pmid)
     )
@@ -35,18 +38,21 @@ def save_assessment(s: Session, a: Assessment, assessed_at: datetime) -> bool:
 
 def save_assessments(s: Session, assessments: Sequence[Assessment], assessed_at: datetime) -> int:
     """Store a batch of assessments in a constant number of statements; returns how many were new (the others
-    had this (pmid, content hash, rule set) assessed already). Missing content hashes are the stored content's."""
+    had this (article, pmid, content hash, rule set) assessed already). Missing content hashes are the stored
+    content's."""
+    for a in assessments:
+        _require_article(a)
     missing = [a.pmid for a in assessments if not a.content_hash]
     stored: dict[str, str] = {}
     for chunk in chunks(list(dict.fromkeys(missing))):
         query = sa.select(ArticleRow.pmid, ArticleRow.content_hash).where(ArticleRow.pmid.in_(chunk))
         stored.update((pmid, digest) for pmid, digest in s.execute(query))
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for a in assessments:  # the first of duplicates wins, as with one save_assessment call after another
         values = _assessment_values(a, a.content_hash or stored.get(a.pmid, ""), assessed_at)
-        rows.setdefault((a.pmid, values["content_hash"], a.ruleset_version), values)
-    done: set[tuple[str, str, str]] = set()
-    for chunk in chunks(list({key[0] for key in rows})):
+        rows.setdefault((a.article, a.pmid, values["content_hash"], a.ruleset_version), values)
+    done: set[tuple[str, str, str, str]] = set()
+    for chunk in chunks(list({key[1] for key in rows})):
         done.update(
             tuple(r)  # type: ignore[misc]
             for r in s.execute(
@@ -59,11 +65,17 @@ def save_assessments(s: Session, assessments: Sequence[Assessment], assessed_at:
     return len(fresh)
 
 
-_ASSESSMENT_KEY = ("pmid", "content_hash", "ruleset_version")
+_ASSESSMENT_KEY = ("article", "pmid", "content_hash", "ruleset_version")
+
+
+def _require_article(a: Assessment) -> None:
+    if not a.article:  # a verdict stored without its article could never be read back for the right one
+        raise ValueError(f"assessment of PMID {a.pmid} names no watched article")
 
 
 def _assessment_values(a: Assessment, content_hash: str, assessed_at: datetime) -> dict[str, Any]:
     return {
+        "article": a.article,
         "pmid": a.pmid,
         "content_hash": content_hash,
         "record_version": a.record_version,
@@ -82,23 +94,33 @@ def _assessment_values(a: Assessment, content_hash: str, assessed_at: datetime) 
     }
 
 
-def latest_assessment(s: Session, pmid: str) -> Assessment | None:
+def latest_assessment(s: Session, pmid: str, article: str) -> Assessment | None:
+    """The newest verdict on the record for one watched article."""
     row = s.scalars(
         sa.select(AssessmentRow)
-        .where(AssessmentRow.pmid == pmid)
+        .where(AssessmentRow.pmid == pmid, AssessmentRow.article == article)
         .order_by(AssessmentRow.assessed_at.desc(), AssessmentRow.id.desc())
         .limit(1)
     ).first()
     return None if row is None else assessment_from_row(row)
 
 
-def assessment_history(s: Session, pmid: str) -> list[Assessment]:
-    """Every assessment of the record, oldest first."""
-    rows = s.scalars(
-        sa.select(AssessmentRow)
-        .where(AssessmentRow.pmid == pmid)
-        .order_by(AssessmentRow.assessed_at, AssessmentRow.id)
-    )
+def latest_assessments(s: Session, pmid: str) -> dict[str, Assessment]:
+    """The newest verdict on the record for every article that judged it, by article slug (sorted)."""
+    latest: dict[str, Assessment] = {}
+    for row in s.scalars(
+        sa.select(AssessmentRow).where(AssessmentRow.pmid == pmid).order_by(AssessmentRow.assessed_at, AssessmentRow.id)
+    ):
+        latest[row.article] = assessment_from_row(row)  # time order: the last one wins
+    return dict(sorted(latest.items()))
+
+
+def assessment_history(s: Session, pmid: str, article: str | None = None) -> list[Assessment]:
+    """Every assessment of the record (for one article, or for all), oldest first."""
+    query = sa.select(AssessmentRow).where(AssessmentRow.pmid == pmid)
+    if article is not None:
+        query = query.where(AssessmentRow.article == article)
+    rows = s.scalars(query.order_by(AssessmentRow.assessed_at, AssessmentRow.id))
     return [assessment_from_row(r) for r in rows]
 
 
@@ -118,7 +140,11 @@ def assessment_from_row(r: AssessmentRow) -> Assessment:
         sample_size=r.sample_size,
         follow_up_months=r.follow_up_months,
         cited_study=r.cited_study,
+        article=r.article,
     )
 
 
-__all__ = ["assessment_from_row", "assessment_history", "latest_assessment", "save_assessment", "save_assessments"]
+__all__ = [
+    "assessment_from_row", "assessment_history", "latest_assessment", "latest_assessments", "save_assessment",
+    "save_assessments",
+]

@@ -1,4 +1,5 @@
-"""Digest bookkeeping: which digests were written, sent or failed, and which items they held."""
+"""Digest bookkeeping: which digests were written, sent or failed, and which items they held — one digest per
+watched article (`article`: its slug), so each article's period and "already sent" items are its own."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class DigestRecord:
     """One digest as recorded: where its files went, whether and to whom it was sent, which items it held."""
 
     id: int
+    article: str
     period_start: datetime
     period_end: datetime
     created_at: datetime
@@ -31,6 +33,7 @@ class DigestRecord:
 def record_digest(
     s: Session,
     *,
+    article: str,
     period_start: datetime,
     period_end: datetime,
     created_at: datetime,
@@ -38,6 +41,7 @@ def record_digest(
     item_keys: Sequence[tuple[str, str]],
 ) -> int:
     row = DigestRow(
+        article=article,
         period_start=period_start,
         period_end=period_end,
         created_at=created_at,
@@ -58,17 +62,20 @@ def mark_digest_failed(s: Session, digest_id: int, error: str) -> None:
     _update_digest(s, digest_id, error=error)
 
 
-def unsent_digests(s: Session) -> list[DigestRecord]:
-    """Digests written but not (yet) delivered, oldest first: the next send retries them."""
-    rows = s.scalars(
-        sa.select(DigestRow).where(DigestRow.sent_at.is_(None)).order_by(DigestRow.created_at, DigestRow.id)
-    )
-    return [_digest(r) for r in rows]
+def unsent_digests(s: Session, article: str | None = None) -> list[DigestRecord]:
+    """Digests written but not (yet) delivered (of one article, or of all), oldest first: the next send
+    retries them."""
+    stmt = sa.select(DigestRow).where(DigestRow.sent_at.is_(None))
+    if article is not None:
+        stmt = stmt.where(DigestRow.article == article)
+    return [_digest(r) for r in s.scalars(stmt.order_by(DigestRow.created_at, DigestRow.id))]
 
 
-def last_digest(s: Session, sent_only: bool = False) -> DigestRecord | None:
-    """The newest digest (by creation; with `sent_only`, the most recently sent one)."""
+def last_digest(s: Session, sent_only: bool = False, article: str | None = None) -> DigestRecord | None:
+    """The newest digest (by creation; with `sent_only`, the most recently sent one) of one article, or of any."""
     stmt = sa.select(DigestRow)
+    if article is not None:
+        stmt = stmt.where(DigestRow.article == article)
     if sent_only:
         stmt = stmt.where(DigestRow.sent_at.is_not(None)).order_by(
             DigestRow.sent_at.desc(), DigestRow.id.desc()
@@ -79,10 +86,12 @@ def last_digest(s: Session, sent_only: bool = False) -> DigestRecord | None:
     return None if row is None else _digest(row)
 
 
-def sent_item_keys(s: Session) -> set[tuple[str, str]]:
-    """(pmid, content hash) of every item in a digest that was sent: those are not repeated."""
+def sent_item_keys(s: Session, article: str) -> set[tuple[str, str]]:
+    """(pmid, content hash) of every item in a sent digest of this article: those are not repeated (another
+    article's digest may well carry the same record — it means something else there)."""
     keys: set[tuple[str, str]] = set()
-    for item_keys in s.scalars(sa.select(DigestRow.item_keys).where(DigestRow.sent_at.is_not(None))):
+    sent = sa.select(DigestRow.item_keys).where(DigestRow.sent_at.is_not(None), DigestRow.article == article)
+    for item_keys in s.scalars(sent):
         keys.update((str(p), str(h)) for p, h in item_keys)
     return keys
 
@@ -101,6 +110,7 @@ def _update_digest(s: Session, digest_id: int, **values: Any) -> None:
 def _digest(r: DigestRow) -> DigestRecord:
     return DigestRecord(
         id=r.id,
+        article=r.article,
         period_start=r.period_start,
         period_end=r.period_end,
         created_at=r.created_at,

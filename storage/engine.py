@@ -40,16 +40,19 @@ def safe_url(url: str | URL) -> str:
         return "<unparseable database URL>"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url`, checked by connecting once. Creates no tables (`storage.migrate.upgrade` does)."""
-    try:
-        parsed = sa.make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"invalid database URL {url!r}: {_first_line(exc)}") from None
+class NoDatabaseError(StorageError):
+    """A command that only reads found no database where the URL points (a typo, or no run has stored anything)."""
+
+
+def make_engine(url: str, *, echo: bool = False, create_dir: bool = True) -> Engine:
+    """An engine for `url`, checked by connecting once. Creates no tables (`storage.migrate.upgrade` does);
+    with `create_dir` (the default) it creates the folder of a SQLite file, which SQLite itself then creates."""
+    parsed = _parse(url)
     shown = safe_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
-        _ensure_sqlite_dir(parsed, shown)
+        if create_dir:
+            _ensure_sqlite_dir(parsed, shown)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
@@ -67,6 +70,41 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine.dispose()
         raise StorageError(f"cannot connect to database {shown}: {describe(exc)}") from None
     return engine
+
+
+def open_existing(url: str) -> Engine:
+    """An engine on a database that must already exist: for commands that only read (`runs`, `status`, `show`,
+    `check`). Creates no file and no folder: a SQLite path that does not exist is a `NoDatabaseError` naming it
+    (connecting would create an empty database there and report "nothing stored"). A server database is
+    connected to as usual; connecting creates nothing."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NoDatabaseError(f"no database at {path} (a first `litwatch run` creates it; check [storage] url "
+                              "and data_dir in config.toml)")
+    return make_engine(url, create_dir=False)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (`sqlite:///path` or `sqlite:///file:path?uri=true`); None for an in-memory
+    database or another backend."""
+    parsed = _parse(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+        if database.startswith("//"):  # file://host/path: only the local host is meaningful to SQLite
+            database = "/" + database[2:].split("/", 1)[-1]
+        if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
+            return None
+    return Path(database).expanduser()
+
+
+def _parse(url: str) -> URL:
+    try:
+        return sa.make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"invalid database URL {url!r}: {_first_line(exc)}") from None
 
 
 @contextmanager
@@ -160,4 +198,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
-__all__ = ["describe", "engine_url", "make_engine", "safe_url", "session_scope"]
+__all__ = [
+    "NoDatabaseError", "describe", "engine_url", "make_engine", "open_existing", "safe_url", "session_scope",
+    "sqlite_file",
+]

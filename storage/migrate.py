@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import StorageError
-from .engine import describe, engine_url, make_engine, safe_url
+from .engine import NoDatabaseError, describe, engine_url, make_engine, safe_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The newest revision in migrations/versions: a test checks it against the scripts (bump it with a new one).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = "litwatch-migrate"
 
@@ -95,6 +95,36 @@ def current(url: str | Engine) -> str | None:
             engine.dispose()
 
 
+def require_current(engine: Engine) -> None:
+    """For commands that only read: the schema must be this litwatch's, and is never migrated here (a read-only
+    database must work; an older one is upgraded by `litwatch db upgrade` or the next run, not by `status`)."""
+    stored = _stored_revision(engine)
+    if stored == HEAD_REVISION:
+        return
+    shown = engine_url(engine)
+    if stored is None and not _has_tables(engine):
+        raise NoDatabaseError(f"no litwatch tables in database {shown} yet (a first `litwatch run` creates them)")
+    raise StorageError(f"database {shown} is at schema revision {stored or 'unknown'}, this litwatch needs "
+                       f"{HEAD_REVISION}: run `litwatch db upgrade` (commands that only read never migrate)")
+
+
+def schema_state(engine: Engine) -> str:
+    """`litwatch check`'s words for the schema: up to date, to be upgraded by the next run, or not created yet."""
+    stored = _stored_revision(engine)
+    if stored == HEAD_REVISION:
+        return f"schema {HEAD_REVISION}, up to date"
+    if stored is None and not _has_tables(engine):
+        return "no litwatch tables yet: the first run creates them"
+    return f"schema {stored or 'unknown'}: the next run (or `litwatch db upgrade`) upgrades it to {HEAD_REVISION}"
+
+
+def _has_tables(engine: Engine) -> bool:
+    try:
+        return bool(sa.inspect(engine).get_table_names())
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database {engine_url(engine)}: cannot list tables: {describe(exc)}") from None
+
+
 def _stored_revision(url: str | Engine) -> str | None:
     """The alembic_version row, or None when it cannot be read (no table yet, several rows, any error: the
     full Alembic path then decides and reports)."""
@@ -155,4 +185,7 @@ def _shown(url: str | Engine) -> str:
     return engine_url(url) if isinstance(url, Engine) else safe_url(url)
 
 
-__all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "alembic_config", "current", "downgrade", "head", "upgrade"]
+__all__ = [
+    "HEAD_REVISION", "MIGRATIONS_DIR", "alembic_config", "current", "downgrade", "head", "require_current",
+    "schema_state", "upgrade",
+]

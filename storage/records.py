@@ -60,19 +60,11 @@ POPULATION_WORDINGS: tuple[Wording, ...] = (
     Wording("animal", "Animal", "animals"),
     Wording("in-vitro", "In vitro", "cells in vitro"),
 )
-INTERVENTION_WORDINGS: tuple[Wording, ...] = (
-    Wording("stem-cells", "Stem cells", "cell therapy"),
-    Wording("exosomes", "Exosomes/EVs", "exosomes/EVs"),
-    Wording("gene-therapy", "Gene therapy", "gene therapy"),
-)
 DESIGN_ORDER: tuple[str, ...] = tuple(w.code for w in DESIGN_WORDINGS)
 DESIGN_LABELS: dict[str, str] = {w.code: w.label for w in DESIGN_WORDINGS}
 DESIGN_PHRASES: dict[str, str] = {w.code: w.phrase for w in DESIGN_WORDINGS}
 POPULATION_LABELS: dict[str, str] = {w.code: w.label for w in POPULATION_WORDINGS}
 POPULATION_PHRASES: dict[str, str] = {w.code: w.phrase for w in POPULATION_WORDINGS}
-INTERVENTION_CODES: tuple[str, ...] = tuple(w.code for w in INTERVENTION_WORDINGS)
-INTERVENTION_LABELS: dict[str, str] = {w.code: w.label for w in INTERVENTION_WORDINGS}
-INTERVENTION_PHRASES: dict[str, str] = {w.code: w.phrase for w in INTERVENTION_WORDINGS}
 
 
 @dataclass(frozen=True)
@@ -126,6 +118,16 @@ class AbstractSection:
     html: str
     label: str | None = None
     category: str | None = None  # NlmCategory: BACKGROUND, METHODS, RESULTS, CONCLUSIONS...
+
+
+# Real PMIDs are ~41 million today (2026) and grow by ~1.5 million a year: a PMID at or above this floor is a local
+# placeholder, given to a real paper whose PMID was not at hand (the demo corpus's 99000001 and up). The ONE rule:
+# the digest links such records by DOI, never to a PubMed page that does not exist, and the demo says so.
+PLACEHOLDER_PMID_FLOOR = 99_000_000
+
+
+def is_placeholder_pmid(pmid: str) -> bool:
+    return pmid.isdigit() and int(pmid) >= PLACEHOLDER_PMID_FLOOR
 
 
 @dataclass(frozen=True)
@@ -201,16 +203,17 @@ class Assessment:
     verdict: Verdict
     design: str  # rct, meta-analysis, systematic-review, case-series, protocol, preclinical-animal, ...
     population: str  # human, animal, in-vitro, unknown
-    condition: str  # disc-degeneration, discogenic-lbp, other-spine, off-topic
+    condition: str  # an id from the article's [topic] conditions or look-alikes, or "off-topic"
     reasons: tuple[str, ...]
     ruleset_version: str
     record_version: int = 1
     content_hash: str = ""
-    interventions: tuple[str, ...] = ()  # stem-cells, exosomes, gene-therapy
+    interventions: tuple[str, ...] = ()  # ids from the article's [topic] interventions
     claims: tuple[str, ...] = ()  # human labels of the article claims this touches
     sample_size: int | None = None
     follow_up_months: float | None = None
     cited_study: str | None = None  # id of the cited study this record is about (follow-up, retraction...)
+    article: str = ""  # slug of the watched article this verdict is for (a verdict only means something per article)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -231,7 +234,8 @@ class StoredArticle:
     last_changed: datetime  # when the content hash last changed (== first_seen for never-changed records)
     deleted: bool = False
     query_ids: tuple[str, ...] = ()  # every saved search that ever found it
-    assessment: Assessment | None = None  # the latest one
+    assessment: Assessment | None = None  # the latest one for the article asked about (or the only one)
+    assessments: tuple[Assessment, ...] = ()  # the latest one per watched article, by slug
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,7 @@ class CitedStudyStatus:
     # human-readable: "RetractionIn PMID 123", "article says Pain Medicine; PubMed: JOR Spine"
     notes: tuple[str, ...] = ()
     checked_at: datetime | None = None
+    article: str = ""  # slug of the watched article that cites it
 
 
 # --- canonical JSON form -------------------------------------------------------------------------------------
@@ -328,10 +333,10 @@ def _from_jsonable(cls: type, data: dict[str, Any]) -> Any:
 
 
 __all__ = [
-    "DESIGN_LABELS", "DESIGN_ORDER", "DESIGN_PHRASES", "DESIGN_WORDINGS", "INTERVENTION_CODES",
-    "INTERVENTION_LABELS", "INTERVENTION_PHRASES", "INTERVENTION_WORDINGS", "POPULATION_LABELS",
+    "DESIGN_LABELS", "DESIGN_ORDER", "DESIGN_PHRASES", "DESIGN_WORDINGS", "POPULATION_LABELS",
     "POPULATION_PHRASES", "POPULATION_WORDINGS", "Wording",
     "VERDICTS", "AbstractSection", "Accession", "Article", "ArticleKind", "Assessment", "Author",
-    "CitedStudyStatus", "CommentCorrection", "CountsView", "MeshHeading", "ParsedBatch", "PublicationType",
+    "CitedStudyStatus", "CommentCorrection", "CountsView", "MeshHeading", "PLACEHOLDER_PMID_FLOOR", "ParsedBatch",
+    "PublicationType", "is_placeholder_pmid",
     "QueryRunStats", "RunCounts", "RunSummary", "StoredArticle", "Verdict", "canonical_hash", "to_jsonable",
 ]

@@ -21,6 +21,7 @@ from .assessments import (
     assessment_from_row,
     assessment_history,
     latest_assessment,
+    latest_assessments,
     save_assessment,
     save_assessments,
 )
@@ -37,6 +38,7 @@ from .digests import (
 from .records import Article, CitedStudyStatus, CountsView, RunCounts, StoredArticle, canonical_hash, to_jsonable
 from .runs import (
     QueryStats,
+    close_open_query_runs,
     completed_slices,
     fail_orphaned_runs,
     finish_query_run,
@@ -50,7 +52,7 @@ from .runs import (
     start_query_run,
     start_run,
 )
-from .schema import ArticleRow, ArticleVersionRow, AssessmentRow, CitedCheckRow, QueryHitRow
+from .schema import ArticleRow, ArticleVersionRow, AssessmentRow, CitedCheckRow, QueryHitRow, RunRow
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,18 @@ class UpsertResult(CountsView):
 # --- articles -----------------------------------------------------------------------------------------------
 
 
-def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) -> UpsertResult:
+def upsert_articles(
+    s: Session, articles: Sequence[Article], seen_at: datetime, run_id: int | None = None
+) -> UpsertResult:
     """Store a batch. Idempotent; a lower version never overwrites a higher one, and for the same version
     the content seen last wins, so any arrival order converges to the latest version. Every distinct content
-    goes to history (`article_versions`), a late lower version included."""
+    goes to history (`article_versions`), a late lower version included.
+
+    With `run_id`, the counts are the run's view: a record an earlier search of the same run first stored (or
+    changed) is new (changed) for this search too, never "unchanged" — found by both, new to the run once
+    (`runs.finish_run` counts the run's records distinct). `new_pmids`/`changed_pmids` stay what this batch
+    itself inserted or changed: the records to assess."""
+    run_started = _run_started(s, run_id)
     # Each record is serialised once: its canonical form is the stored JSON of both tables and its hash's input.
     incoming: dict[str, tuple[Article, str, dict[str, Any]]] = {}
     history: dict[tuple[str, str], tuple[Article, dict[str, Any]]] = {}
@@ -90,6 +100,8 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
                 ArticleRow.content_hash,
                 ArticleRow.deleted,
                 ArticleRow.last_seen,
+                ArticleRow.first_seen,
+                ArticleRow.last_changed,
             ).where(ArticleRow.pmid.in_(chunk))
         )
     }
@@ -98,7 +110,7 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
     updates: list[dict[str, Any]] = []
     new: list[str] = []
     changed: list[str] = []
-    unchanged = 0
+    unchanged: list[str] = []
     for pmid, (art, digest, record) in incoming.items():
         old = existing.get(pmid)
         if old is None:
@@ -127,7 +139,7 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
             changed.append(pmid)
         else:  # same content, or a stale lower version arriving late: only the sighting is news
             updates.append({"pmid": pmid, "last_seen": last_seen, "deleted": False, "deleted_at": None})
-            unchanged += 1
+            unchanged.append(pmid)
 
     # Core insert on the table: one executemany per chunk. (The ORM bulk insert splits rows by which columns
     # are None — 712 statements for 2,000 real records instead of 4.)
@@ -154,8 +166,40 @@ def upsert_articles(s: Session, articles: Sequence[Article], seen_at: datetime) 
     for chunk in chunks(versions):
         s.execute(insert_ignore(s, ArticleVersionRow, ["pmid", "content_hash"]), chunk)
     s.flush()
-    counts = RunCounts(found=len(articles), new=len(new), changed=len(changed), unchanged=unchanged)
+    counts = _run_view(len(articles), new, changed, unchanged, existing, run_started)
     return UpsertResult(counts, tuple(new), tuple(changed))
+
+
+def _run_view(
+    found: int, new: list[str], changed: list[str], unchanged: list[str], existing: dict[str, Any],
+    run_started: datetime | None,
+) -> RunCounts:
+    """The batch's counts as its run sees them: a record first stored in this run is new, one whose content
+    changed in this run is changed, whichever search of the run got there first."""
+    if run_started is None:
+        return RunCounts(found=found, new=len(new), changed=len(changed), unchanged=len(unchanged))
+    started: datetime = run_started
+
+    def in_run(pmid: str, column: str) -> bool:
+        return pmid in existing and aware(getattr(existing[pmid], column)) >= started
+
+    new_in_run = [p for p in (*changed, *unchanged) if in_run(p, "first_seen")]
+    changed_in_run = [p for p in unchanged if in_run(p, "last_changed") and p not in new_in_run]
+    return RunCounts(
+        found=found,
+        new=len(new) + len(new_in_run),
+        changed=len(changed) - sum(p in new_in_run for p in changed) + len(changed_in_run),
+        unchanged=len(unchanged) - sum(p in new_in_run for p in unchanged) - len(changed_in_run),
+    )
+
+
+def _run_started(s: Session, run_id: int | None) -> datetime | None:
+    if run_id is None:
+        return None
+    started = s.scalar(sa.select(RunRow.started_at).where(RunRow.id == run_id))
+    if started is None:
+        raise KeyError(f"no run {run_id}")
+    return aware(started)
 
 
 def mark_deleted(s: Session, pmids: Sequence[str], seen_at: datetime) -> int:
@@ -179,19 +223,19 @@ def record_hits(s: Session, run_id: int, query_id: str, pmids: Sequence[str]) ->
         s.execute(insert_ignore(s, QueryHitRow, ["query_id", "pmid", "run_id"]), chunk)
 
 
-def get_article(s: Session, pmid: str) -> StoredArticle | None:
-    return get_articles(s, [pmid]).get(pmid)
+def get_article(s: Session, pmid: str, article: str | None = None) -> StoredArticle | None:
+    return get_articles(s, [pmid], article).get(pmid)
 
 
-def get_articles(s: Session, pmids: Iterable[str]) -> dict[str, StoredArticle]:
-    """Stored articles by PMID, with the queries that found them and their latest assessment; unknown ones
-    are left out."""
+def get_articles(s: Session, pmids: Iterable[str], article: str | None = None) -> dict[str, StoredArticle]:
+    """Stored articles by PMID, with the queries that found them and their latest assessment per watched article
+    (`assessment`: the one for `article`, or the only one there is); unknown ones are left out."""
     rows = [
         row
         for chunk in chunks(list(dict.fromkeys(pmids)))
         for row in s.scalars(sa.select(ArticleRow).where(ArticleRow.pmid.in_(chunk)))
     ]
-    return {a.article.pmid: a for a in _hydrate(s, rows)}
+    return {a.article.pmid: a for a in _hydrate(s, rows, article)}
 
 
 def article_history(s: Session, pmid: str) -> list[tuple[datetime, str, int]]:
@@ -209,22 +253,32 @@ def first_seen_at(s: Session) -> datetime | None:
     return s.scalar(sa.select(sa.func.min(ArticleRow.first_seen)))
 
 
-def changed_between(s: Session, since: datetime, until: datetime) -> list[StoredArticle]:
-    """Articles first seen or whose content changed in [since, until), oldest change first, fully hydrated."""
+def changed_between(
+    s: Session, since: datetime, until: datetime, article: str | None = None,
+    query_ids: Iterable[str] | None = None,
+) -> list[StoredArticle]:
+    """Articles first seen or whose content changed in [since, until), oldest change first, fully hydrated.
+    `query_ids`: only records one of these saved searches found (one watched article's); `article`: whose
+    verdict `assessment` carries."""
     in_range = sa.or_(
         sa.and_(ArticleRow.first_seen >= since, ArticleRow.first_seen < until),
         sa.and_(ArticleRow.last_changed >= since, ArticleRow.last_changed < until),
     )
-    rows = list(
-        s.scalars(sa.select(ArticleRow).where(in_range).order_by(ArticleRow.last_changed, ArticleRow.pmid))
-    )
-    return _hydrate(s, rows)
+    stmt = sa.select(ArticleRow).where(in_range)
+    if query_ids is not None:
+        stmt = stmt.where(_found_by(query_ids))
+    rows = list(s.scalars(stmt.order_by(ArticleRow.last_changed, ArticleRow.pmid)))
+    return _hydrate(s, rows, article)
 
 
-def _hydrate(s: Session, rows: Sequence[ArticleRow]) -> list[StoredArticle]:
+def _found_by(query_ids: Iterable[str]) -> sa.ColumnElement[bool]:
+    return sa.exists().where(QueryHitRow.pmid == ArticleRow.pmid, QueryHitRow.query_id.in_(list(query_ids)))
+
+
+def _hydrate(s: Session, rows: Sequence[ArticleRow], article: str | None = None) -> list[StoredArticle]:
     pmids = [r.pmid for r in rows]
     queries: dict[str, set[str]] = defaultdict(set)
-    latest: dict[str, AssessmentRow] = {}
+    latest: dict[str, dict[str, AssessmentRow]] = defaultdict(dict)
     for chunk in chunks(pmids):
         hits = s.execute(
             sa.select(QueryHitRow.pmid, QueryHitRow.query_id).where(QueryHitRow.pmid.in_(chunk)).distinct()
@@ -237,20 +291,30 @@ def _hydrate(s: Session, rows: Sequence[ArticleRow]) -> list[StoredArticle]:
             .order_by(AssessmentRow.assessed_at, AssessmentRow.id)
         )
         for a in ordered:
-            latest[a.pmid] = a  # the last one in time order wins
+            latest[a.pmid][a.article] = a  # the last one in time order wins
     return [
-        StoredArticle(
+        _stored(r, tuple(sorted(queries.get(r.pmid, ()))), latest.get(r.pmid, {}), article) for r in rows
+    ]
+
+
+def _stored(r: ArticleRow, query_ids: tuple[str, ...], latest: dict[str, AssessmentRow],
+            article: str | None) -> StoredArticle:
+    every = tuple(assessment_from_row(latest[slug]) for slug in sorted(latest))
+    if article is not None:
+        mine = next((a for a in every if a.article == article), None)
+    else:  # no article named: the verdict is unambiguous only when one article judged the record
+        mine = every[0] if len(every) == 1 else None
+    return StoredArticle(
             article=Article.from_dict(r.record),
             content_hash=r.content_hash,
             first_seen=r.first_seen,
             last_seen=r.last_seen,
             last_changed=r.last_changed,
             deleted=r.deleted,
-            query_ids=tuple(sorted(queries.get(r.pmid, ()))),
-            assessment=assessment_from_row(latest[r.pmid]) if r.pmid in latest else None,
+            query_ids=query_ids,
+            assessment=mine,
+            assessments=every,
         )
-        for r in rows
-    ]
 
 
 def _article_values(art: Article, digest: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -273,22 +337,24 @@ def _article_values(art: Article, digest: str, record: dict[str, Any]) -> dict[s
 
 
 def articles_needing_assessment(
-    s: Session, ruleset_version: str, limit: int | None = None
+    s: Session, ruleset_version: str, article: str, query_ids: Iterable[str], limit: int | None = None
 ) -> list[StoredArticle]:
-    """Live articles whose current content has no assessment under `ruleset_version` (new, changed, or
-    assessed under other rules)."""
+    """Live records one of `query_ids` (the article's saved searches) found whose current content has no
+    verdict for `article` under `ruleset_version`: new, changed, assessed under other rules, or stored before
+    the article was added to the watch list."""
     done = sa.exists().where(
+        AssessmentRow.article == article,
         AssessmentRow.pmid == ArticleRow.pmid,
         AssessmentRow.content_hash == ArticleRow.content_hash,
         AssessmentRow.ruleset_version == ruleset_version,
     )
     stmt = (
         sa.select(ArticleRow)
-        .where(ArticleRow.deleted.is_(False), ~done)
+        .where(ArticleRow.deleted.is_(False), _found_by(query_ids), ~done)
         .order_by(ArticleRow.last_changed, ArticleRow.pmid)
         .limit(limit)
     )
-    return _hydrate(s, list(s.scalars(stmt)))
+    return _hydrate(s, list(s.scalars(stmt)), article)
 
 
 # --- cited studies ------------------------------------------------------------------------------------------
@@ -296,11 +362,14 @@ def articles_needing_assessment(
 
 def save_cited_check(s: Session, status: CitedStudyStatus, run_id: int | None) -> None:
     """Record one check; the stored content hash of its PMID (if stored) says which content was checked."""
+    if not status.article:
+        raise ValueError(f"cited-study check of '{status.study_id}' names no watched article")
     content_hash = None
     if status.pmid:
         content_hash = s.scalar(sa.select(ArticleRow.content_hash).where(ArticleRow.pmid == status.pmid))
     s.add(
         CitedCheckRow(
+            article=status.article,
             study_id=status.study_id,
             label=status.label,
             pmid=status.pmid,
@@ -314,10 +383,11 @@ def save_cited_check(s: Session, status: CitedStudyStatus, run_id: int | None) -
     s.flush()
 
 
-def latest_cited_checks(s: Session) -> list[CitedStudyStatus]:
-    """The newest check of each cited study, by study id."""
+def latest_cited_checks(s: Session, article: str) -> list[CitedStudyStatus]:
+    """The newest check of each study one watched article cites, by study id."""
     newest = (
         sa.select(CitedCheckRow.study_id, sa.func.max(CitedCheckRow.id).label("id"))
+        .where(CitedCheckRow.article == article)
         .group_by(CitedCheckRow.study_id)
         .subquery()
     )
@@ -334,6 +404,7 @@ def latest_cited_checks(s: Session) -> list[CitedStudyStatus]:
             status=r.status,  # type: ignore[arg-type]
             notes=tuple(r.notes),
             checked_at=r.checked_at,
+            article=r.article,
         )
         for r in rows
     ]
@@ -347,6 +418,7 @@ __all__ = [
     "articles_needing_assessment",
     "assessment_history",
     "changed_between",
+    "close_open_query_runs",
     "completed_slices",
     "fail_orphaned_runs",
     "finish_query_run",
@@ -358,6 +430,7 @@ __all__ = [
     "get_watermark",
     "last_digest",
     "latest_assessment",
+    "latest_assessments",
     "latest_cited_checks",
     "list_runs",
     "mark_deleted",

@@ -64,7 +64,7 @@ class QueryRunStats(CountsView):
     query_id: str
     window_start: date | None
     window_end: date | None
-    status: Literal["running", "success", "failed", "skipped"] = "running"
+    status: Literal["running", "success", "failed", "skipped", "stopped"] = "running"
     counts: RunCounts = field(default_factory=RunCounts, metadata=_INLINE)
     error: str | None = None
 
@@ -74,10 +74,13 @@ class RunSummary(CountsView):
     run_id: int
     kind: str  # "fetch", "digest", "backfill"
     trigger: str  # manual, cron, scheduler, demo
-    status: Literal["running", "success", "failed", "skipped"]  # skipped: a scheduled job found the lock held
+    # skipped: a scheduled job found the lock held; stopped: interrupted (Ctrl-C)
+    status: Literal["running", "success", "failed", "skipped", "stopped"]
     started_at: datetime
     finished_at: datetime | None = None
-    counts: RunCounts = field(default_factory=RunCounts, metadata=_INLINE)  # the sums over `queries`
+    # Distinct records (`runs.finish_run`): a record two searches found is found (and new) once, so these are
+    # not the sums over `queries`, whose counts are each search's own view of the run.
+    counts: RunCounts = field(default_factory=RunCounts, metadata=_INLINE)
     error: str | None = None
     warnings: tuple[str, ...] = ()
     queries: tuple[QueryRunStats, ...] = ()

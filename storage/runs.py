@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .bulk import aware, chunks
 from .records import QueryRunStats, RunCounts, RunSummary
-from .schema import BackfillSliceRow, QueryRunRow, RunRow, WatermarkRow
+from .schema import ArticleRow, BackfillSliceRow, QueryHitRow, QueryRunRow, RunRow, WatermarkRow
 
 
 @dataclass(frozen=True)
@@ -99,15 +99,23 @@ def finish_query_run(
         raise KeyError(f"run {run_id} has no query run {query_id!r}; call start_query_run first")
 
 
+def close_open_query_runs(s: Session, run_id: int, *, status: str, error: str) -> int:
+    """Close the run's saved searches still marked running (an interrupt can land between a search's start and
+    the code that records its end); returns how many there were."""
+    result = s.execute(
+        sa.update(QueryRunRow)
+        .where(QueryRunRow.run_id == run_id, QueryRunRow.status == "running")
+        .values(status=status, error=error)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 def finish_run(
     s: Session, run_id: int, *, status: str, finished_at: datetime, error: str | None, warnings: Sequence[str]
 ) -> None:
-    """Close a run; its counts are the sums over its query runs."""
-    totals = s.execute(
-        sa.select(*(sa.func.coalesce(sa.func.sum(getattr(QueryRunRow, c)), 0) for c in _COUNTS)).where(
-            QueryRunRow.run_id == run_id
-        )
-    ).one()
+    """Close a run; its counts are distinct records (`_run_totals`), not the sums over its query runs."""
+    totals = tuple(asdict(_run_totals(s, run_id)).values())
     result = s.execute(
         sa.update(RunRow)
         .where(RunRow.id == run_id)
@@ -125,6 +133,32 @@ def finish_run(
 
 
 _COUNTS = tuple(f.name for f in fields(RunCounts))  # the count columns of runs and query_runs
+
+
+def _run_totals(s: Session, run_id: int) -> RunCounts:
+    """A record two searches found is one record: found/new/changed count the distinct PMIDs the run's searches
+    stored (its query hits) by when the record was first stored or last changed. A run with no hits (nothing
+    stored, or bookkeeping written by hand) keeps the sums over its query runs; deletions are always summed
+    (`mark_deleted` flags a record once)."""
+    sums = RunCounts(*(int(t) for t in s.execute(
+        sa.select(*(sa.func.coalesce(sa.func.sum(getattr(QueryRunRow, c)), 0) for c in _COUNTS)).where(
+            QueryRunRow.run_id == run_id
+        )
+    ).one()))
+    started = s.scalar(sa.select(RunRow.started_at).where(RunRow.id == run_id))
+    hits = sa.select(QueryHitRow.pmid).where(QueryHitRow.run_id == run_id).distinct().subquery()
+    new = ArticleRow.first_seen >= started
+    changed = sa.and_(ArticleRow.first_seen < started, ArticleRow.last_changed >= started)
+    found, n_new, n_changed = s.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((new, 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((changed, 1), else_=0)), 0),
+        ).select_from(ArticleRow).join(hits, hits.c.pmid == ArticleRow.pmid)
+    ).one()
+    if not found or started is None:
+        return sums
+    return RunCounts(found, int(n_new), int(n_changed), found - int(n_new) - int(n_changed), sums.deleted)
 
 
 def fail_orphaned_runs(s: Session, current_run_id: int, finished_at: datetime, note: str) -> list[int]:
@@ -247,6 +281,45 @@ def set_watermark(s: Session, query_id: str, until: date, run_id: int) -> None:
     s.flush()
 
 
+@dataclass(frozen=True)
+class WatermarkInfo:
+    """One saved search's stored watermark: the Create date its searches are complete up to, and who set it."""
+
+    query_id: str
+    until: date
+    updated_at: datetime
+    last_run_id: int | None
+
+
+def list_watermarks(s: Session) -> list[WatermarkInfo]:
+    rows = s.scalars(sa.select(WatermarkRow).order_by(WatermarkRow.query_id))
+    return [WatermarkInfo(r.query_id, r.until, aware(r.updated_at), r.last_run_id) for r in rows]
+
+
+def put_watermark(s: Session, query_id: str, until: date, run_id: int | None, at: datetime) -> date | None:
+    """An editor's repair: set the watermark to `until`, earlier or later (`set_watermark` only advances it).
+    Returns the date it replaced."""
+    row = s.get(WatermarkRow, query_id, with_for_update=True)
+    before = row.until if row is not None else None
+    if row is None:
+        s.add(WatermarkRow(query_id=query_id, until=until, updated_at=at, last_run_id=run_id))
+    else:
+        row.until, row.updated_at, row.last_run_id = until, at, run_id
+    s.flush()
+    return before
+
+
+def delete_watermark(s: Session, query_id: str) -> date | None:
+    """Forget the watermark: the next run is a first run again. Returns the date it had."""
+    row = s.get(WatermarkRow, query_id, with_for_update=True)
+    if row is None:
+        return None
+    before = row.until
+    s.delete(row)
+    s.flush()
+    return before
+
+
 # --- backfill resume ledger ----------------------------------------------------------------------------------------
 
 
@@ -278,14 +351,19 @@ def mark_slice_complete(
 
 __all__ = [
     "QueryStats",
+    "WatermarkInfo",
     "completed_slices",
+    "delete_watermark",
     "fail_orphaned_runs",
+    "close_open_query_runs",
     "finish_query_run",
     "finish_run",
     "get_run",
     "get_watermark",
     "list_runs",
+    "list_watermarks",
     "mark_slice_complete",
+    "put_watermark",
     "query_stats",
     "set_watermark",
     "start_query_run",

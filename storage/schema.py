@@ -172,13 +172,17 @@ class RunLockRow(Base):
 
 
 class AssessmentRow(Base):
+    """One verdict on one content of a record, for one watched article (`article`: its slug), under one rule set."""
+
     __tablename__ = "assessments"
     __table_args__ = (
-        sa.UniqueConstraint("pmid", "content_hash", "ruleset_version"),
-        sa.Index("ix_assessments_pmid_assessed_at", "pmid", "assessed_at"),
+        sa.UniqueConstraint("article", "pmid", "content_hash", "ruleset_version"),
+        sa.Index("ix_assessments_article_pmid_assessed_at", "article", "pmid", "assessed_at"),
+        sa.Index("ix_assessments_pmid", "pmid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    article: Mapped[str] = mapped_column(sa.String(100))
     pmid: Mapped[str] = mapped_column(sa.ForeignKey("articles.pmid", ondelete="CASCADE"))
     content_hash: Mapped[str] = mapped_column(sa.String(64))
     record_version: Mapped[int]
@@ -200,9 +204,10 @@ class CitedCheckRow(Base):
     """One check of one study the watched article cites; `content_hash`: the stored content it saw."""
 
     __tablename__ = "cited_checks"
-    __table_args__ = (sa.Index("ix_cited_checks_study_id_checked_at", "study_id", "checked_at"),)
+    __table_args__ = (sa.Index("ix_cited_checks_article_study_id_checked_at", "article", "study_id", "checked_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    article: Mapped[str] = mapped_column(sa.String(100))  # study ids are unique within one article only
     study_id: Mapped[str] = mapped_column(sa.String(100))
     label: Mapped[str] = mapped_column(sa.Text)
     pmid: Mapped[str | None] = mapped_column(sa.String(20))
@@ -217,6 +222,7 @@ class DigestRow(Base):
     __tablename__ = "digests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    article: Mapped[str] = mapped_column(sa.String(100), index=True)  # one digest per watched article
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(index=True)

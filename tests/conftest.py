@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import email
+import functools
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +21,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"  # the project's own record sets (built for litwatch; committed)
+
+
+@functools.cache
+def lbp_only_queries() -> Path:
+    """The bundled watch list with only the low-back-pain article (a copy, once per test process): for the tests
+    written about one article, whose counts and digests a second article's searches would change. The tests of
+    several articles use the bundled `queries/` itself."""
+    folder = Path(tempfile.mkdtemp(prefix="litwatch-lbp-queries-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shutil.copytree(REPO / "queries" / "stem-cell-lbp", folder / "stem-cell-lbp")
+    return folder
 DOMAIN_RECORDS = FIXTURES / "domain" / "records.xml"
 DOMAIN_LABELS = FIXTURES / "domain" / "labels.jsonl"
+KNEE_RECORDS = FIXTURES / "knee-oa" / "records.xml"  # the second bundled article's real records (knee-oa)
+KNEE_LABELS = FIXTURES / "knee-oa" / "labels.jsonl"
 PG_ADMIN_URL = os.environ.get("LITWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 # Files taken from other public repositories (eutils/, ctgov/, crossref/) are third-party data: never committed,

@@ -23,7 +23,7 @@ import pytest
 from litwatch.pipeline.config import Settings, load_settings
 from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
-from tests.conftest import DOMAIN_RECORDS
+from tests.conftest import DOMAIN_RECORDS, lbp_only_queries
 from tests.test_fault_matrix import db_state, expected_ids
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def write_config(tmp_path: Path, base_url: str, db_url: str) -> Path:
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = {BATCH}\n'
         f"backoff_base = 0.001\nmax_attempts = 3\nrequests_per_second = {RATE}\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
-        f'[paths]\nqueries = "{REPO / "queries"}"\n'
+        f'[paths]\nqueries = "{lbp_only_queries()}"\n'
         # a crashed holder's SQLite lock row goes stale quickly, so the re-run can take over
         "[run]\nlock_stale_seconds = 0.5\nheartbeat_seconds = 0.1\n",
         encoding="utf-8",

@@ -16,7 +16,7 @@ from litwatch.pipeline.replay import Corpus, ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
-from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
+from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, lbp_only_queries
 
 REPO = Path(__file__).resolve().parents[1]
 SINCE, UNTIL = date(2026, 9, 1), date(2026, 11, 24)
@@ -34,14 +34,16 @@ def server(corpus: Corpus) -> ReplayServer:
         yield srv
 
 
-def make_settings(tmp_path: Path, base_url: str, db_url: str, batch_size: int = 7, **ncbi: object) -> Settings:
-    """Client at NCBI's with-key pace (10/s) so tests are quick and the server's rate check stays meaningful."""
+def make_settings(tmp_path: Path, base_url: str, db_url: str, batch_size: int = 7, queries: Path | None = None,
+                  **ncbi: object) -> Settings:
+    """Client at NCBI's with-key pace (10/s) so tests are quick and the server's rate check stays meaningful.
+    `queries`: the watch list (default: the bundled low-back-pain article alone)."""
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = {batch_size}\n'
         f"backoff_base = 0.001\nmax_attempts = 3\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
-        f'[paths]\nqueries = "{REPO / "queries"}"\n',
+        f'[paths]\nqueries = "{queries or lbp_only_queries()}"\n',
         encoding="utf-8",
     )
     settings = load_settings(cfg, env={"NCBI_API_KEY": "test-key-0000"})
@@ -145,7 +147,8 @@ def test_cli_run_then_runs_and_show(tmp_path: Path, server: ReplayServer, sqlite
     assert runs.returncode == 0 and " success " in runs.stdout and " cron " in runs.stdout
     show = subprocess.run([*cli, "show", "25054402"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert show.returncode == 0, show.stderr
-    assert "Human umbilical cord mesenchymal stem cell" in show.stdout and "verdict:" in show.stdout
+    assert "Human umbilical cord mesenchymal stem cell" in show.stdout
+    assert "verdict for stem-cell-lbp: " in show.stdout  # a verdict names the article it is for
 
 
 @pytest.mark.parametrize(
@@ -161,7 +164,7 @@ def test_cli_errors_are_one_line_with_exit_code(
     tmp_path: Path, config: str, args: list[str], code: int, message: str
 ) -> None:
     cfg = tmp_path / "config.toml"
-    cfg.write_text(config + f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n')
+    cfg.write_text(config + f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{lbp_only_queries()}"\n')
     done = subprocess.run([sys.executable, "-m", "litwatch.pipeline.cli", "--config", str(cfg), *args],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == code, done.stderr

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from litwatch.pipeline.config import Settings
-from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, RunStepError
+from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, EutilsUnreachable, RunStepError
 from litwatch.pipeline.ncbi import DateWindow, full_term
 from litwatch.pipeline.pubmed.dtd import DtdUnavailableError, download_dtd, is_ncbi_dtd_url
 from litwatch.pipeline.replay import Corpus, ReplayServer
@@ -216,10 +216,11 @@ def test_dns_failure_fails_with_one_line_and_the_next_run_completes(
     tmp_path: Path, server: ReplayServer, corpus: Corpus, db_url: str
 ) -> None:
     bad = settings_for(tmp_path, "http://litwatch-nonexistent.invalid/entrez/eutils/", db_url)
-    with pytest.raises(RunStepError, match=r"esearch count .* failed after 3 attempts: connection error talking to "
-                                           r"http://litwatch-nonexistent\.invalid/") as info:
+    with pytest.raises(EutilsUnreachable) as info:  # at once: a name that does not resolve is not worth retries
         run(bad)
-    assert "\n" not in str(info.value)
+    assert str(info.value) == (
+        "cannot reach NCBI at http://litwatch-nonexistent.invalid/entrez/eutils/: host name "
+        "litwatch-nonexistent.invalid does not resolve — check [ncbi] base_url or the network")
     state = db_state(db_url)
     assert state.articles == {} and state.watermarks == {} and state.runs[0][0] == "failed"
     run(settings_for(tmp_path, server.base_url, db_url))

@@ -250,7 +250,7 @@ INJECTIONS = [
 def test_query_terms_with_injection_attempts_are_sent_as_text_only(
     tmp_path: Path, server: ReplayServer, sqlite_url: str
 ) -> None:
-    article = next((REPO / "queries").glob("*/article.toml"))
+    article = REPO / "queries" / "stem-cell-lbp" / "article.toml"
     queries = tmp_path / "queries" / article.parent.name
     queries.mkdir(parents=True)
     shutil.copy(article, queries / "article.toml")

@@ -231,6 +231,27 @@ def test_killed_runs_lock_is_taken_over_and_the_next_run_completes(
     assert stored_pmids(db_url) == stem_cell_hits(domain, queries)
 
 
+# --- NCBI unreachable -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "litwatch-nonexistent.invalid"])
+def test_run_against_an_unreachable_ncbi_fails_at_once_with_one_line(
+    tmp_path: Path, sqlite_url: str, host: str
+) -> None:
+    from tests.conftest import free_port
+
+    base_url = f"http://{host}:{free_port()}/" if host == "127.0.0.1" else f"http://{host}/"
+    reason = "connection refused" if host == "127.0.0.1" else f"host name {host} does not resolve"
+    queries = queries_dir(tmp_path, "stem-cells.toml", "exosomes.toml", "gene-therapy.toml")
+    # NCBI's defaults for retries: 6 attempts, backoff from 1 s; three saved searches once took 73 s and 15 retries
+    config = write_config(tmp_path, base_url, sqlite_url, queries, ncbi={"max_attempts": 6, "backoff_base": 1.0})
+    done = run(config, "run", "--since", SINCE, "--until", UNTIL, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (f"litwatch: error: cannot reach NCBI at {base_url}: {reason} — check [ncbi] base_url "
+                           "or the network\n")
+    (failed,) = runs_table(sqlite_url)
+    assert failed.status == "failed" and len(failed.queries) == 1
+
+
 # --- SIGTERM to the scheduler --------------------------------------------------------------------------------
 
 def test_sigterm_to_schedule_stops_after_the_batch_in_hand_and_the_next_run_resumes(

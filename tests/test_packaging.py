@@ -59,7 +59,9 @@ def test_the_wheel_installs_only_the_litwatch_package(wheel: Path) -> None:
         "litwatch/reports/templates/digest.html.j2",
         "litwatch/storage/migrations/alembic.ini",
         "litwatch/storage/migrations/versions/0001_ingestion.py",
-        "litwatch/pipeline/replay/demo_corpus/records.xml",
+        "litwatch/pipeline/replay/demo_corpus/stem-cell-lbp/records.xml",
+        "litwatch/pipeline/replay/demo_corpus/knee-oa/records.xml",
+        "litwatch/queries/knee-oa/article.toml",
         "litwatch/queries/stem-cell-lbp/article.toml",
     ):
         assert needed in names, needed
@@ -90,4 +92,4 @@ def test_litwatch_demo_runs_from_the_wheel_alone(wheel: Path, tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "records stored" in done.stdout or "stored" in done.stdout, done.stdout
-    assert list((workdir / "out" / "digests").glob("*.html")), done.stdout
+    assert list((workdir / "out" / "digests").glob("*/*.html")), done.stdout

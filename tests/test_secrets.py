@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from litwatch.pipeline.replay import Corpus, ReplayServer
-from tests.conftest import DOMAIN_RECORDS
+from tests.conftest import DOMAIN_RECORDS, lbp_only_queries
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEY, PASSWORD = "SECRET-KEY-123", "SECRET-PW-456"
@@ -66,7 +66,7 @@ def test_secrets_never_appear_in_logs_outputs_database_or_digests(tmp_path: Path
         cfg.write_text(
             f'[ncbi]\nbase_url = "{server.base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
             "backoff_base = 0.001\nmax_attempts = 8\n"
-            f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n'
+            f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{lbp_only_queries()}"\n'
             f'[digest]\nout_dir = "{tmp_path / "digests"}"\n'
             f'[mail]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
             'username = "writer"\nrecipients = ["writer@example.org"]\ntimeout = 5.0\n',
@@ -96,7 +96,7 @@ def test_secrets_never_appear_in_logs_outputs_database_or_digests(tmp_path: Path
     database = tmp_path / "litwatch.sqlite"
     with sqlite3.connect(database) as conn:
         dump = "\n".join(conn.iterdump())
-    digests = sorted((tmp_path / "digests").iterdir())
+    digests = sorted(p for p in (tmp_path / "digests").rglob("*") if p.is_file())
     assert {p.suffix for p in digests} == {".html", ".md", ".json", ".atom"}
     haystacks = {"stdout/stderr": "\n".join(outputs).encode(), "log file": log.read_bytes(),
                  "database dump": dump.encode(), "database file": database.read_bytes(),

@@ -1,8 +1,9 @@
 """Signals read from one PubMed record: who was studied, with what, for which condition, how many, how long.
 
-Pure text/indexing analysis for `pipeline.assess`; the pattern machinery is in `text`. Fresh records
-(Status="Publisher") carry neither MeSH nor real publication types, so the title and abstract are always read;
-curated publication types and MeSH confirm or override. The title says what a paper *is*; the abstract's
+Pure text/indexing analysis for `pipeline.assess`; everything that names a disease or a therapy comes from the
+watched article's topic (`pipeline.assess.topic`), the rest is general; the pattern machinery is in `text`.
+Fresh records (Status="Publisher") carry neither MeSH nor real publication types, so the title and abstract are
+always read; curated publication types and MeSH confirm or override. The title says what a paper *is*; the abstract's
 background often talks about *other* studies ("a recent RCT showed…"), so abstract design rules only fire on
 phrases describing the paper's own methods.
 """
@@ -10,77 +11,54 @@ phrases describing the paper's own methods.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 
-from litwatch.storage.records import INTERVENTION_PHRASES, Article
+from litwatch.storage.records import Article
 
+from ..watchlist import OFF_TOPIC, Topic
 from .text import Guarded, Text, lc_pattern, quote, to_int
+from .topic import CompiledIntervention, alternation, compile_topic
 
-_ANIMAL = lc_pattern(
-    r"\b(rats?|mice|mouse|murine|rabbits?|sheep|ovine|porcine|pigs?|minipigs?|canine|dogs?|goats?|bovine|"
+# General words; the topic adds its own animal models, tissue cells and outcome scales (`_topic_patterns`).
+_ANIMAL_WORDS = (
+    r"rats?|mice|mouse|murine|rabbits?|sheep|ovine|porcine|pigs?|minipigs?|canine|dogs?|goats?|bovine|"
     r"primates?|monkeys?|macaques?|zebrafish|sprague[- ]dawley|wistar|new zealand white|animal models?|"
     r"in vivo (?:rabbit|rat|mouse|animal|sheep|goat|pig|dog)|(?:rat|mouse|rabbit|sheep|goat|pig|dog|tail)"
-    r"[- ](?:model|disc)s?)\b")
+    r"[- ]models?")
 _ANIMAL_STUDIES = lc_pattern(r"\banimal (?:studies|experiments|models?)\b")
-_IN_VITRO = lc_pattern(
-    r"\b(in vitro|cell culture|cultured (?:human |rat )?(?:nucleus|np|disc|annulus)|cell lines?|"
-    r"western blot\w*|"
+_IN_VITRO_WORDS = (
+    r"in vitro|cell culture|cell lines?|western blot\w*|"
     r"qrt-pcr|rt-qpcr|polymerase chain reaction|flow cytometry|transfect\w*|serotypes?|"
-    r"(?:nucleus pulposus|np|annulus fibrosus|af|disc|intervertebral dis[ck]) cells?|npcs?|"
-    r"il-1β[- ]induced|il-1β stimulation|tnf-α[- ]induced)\b")
-_HUMAN_OUTCOMES = lc_pattern(
-    r"\b(visual analog(?:ue)? scale|vas|oswestry|odi|numeric(?:al)? rating scale|nrs|sf-36|sf-12|eq-5d|"
-    r"pain scores?|adverse events?|quality of life|re-?operation)\b")
+    r"il-1β[- ]induced|il-1β stimulation|tnf-α[- ]induced")
+_HUMAN_OUTCOME_WORDS = (
+    r"visual analog(?:ue)? scale|vas|numeric(?:al)? rating scale|nrs|sf-36|sf-12|eq-5d|"
+    r"pain scores?|adverse events?|quality of life|re-?operation")
 _TREATED_PATIENTS = lc_pattern(
     r"\b(patients?|participants?|subjects?|adults|women|men|cases)\b[^.]{0,60}?\b(were|was|underwent|"
     r"received|"
     r"enrolled|treated|included|randomi[sz]ed|followed|injected|allocated|completed)\b"
     r"|\b(enrolled|recruited|treated|randomi[sz]ed)\b[^.]{0,40}?\b(patients?|participants?|subjects?)\b")
 
-_INTERVENTIONS: dict[str, re.Pattern[str]] = {
-    "stem-cells": lc_pattern(
-        r"\b(stem cells?|stem-cells?|stromal cells?|mesenchymal|mscs?|bm-mscs?|ad-?mscs?|at-mscs?|huc-mscs?|"
-        r"progenitor cells?|precursor cells?|mpcs?|bone marrow (?:aspirate )?concentrate|"
-        r"(?:concentrated )?bone marrow aspirate|bmac|cbma|stromal vascular fraction|svf|"
-        r"marrow (?:mesenchymal )?cells?|chondrocyte (?:transplantation|implantation)|disc chondrocytes?|"
-        r"adct|notochordal cell (?:transplantation|therapy)|cell[- ]based therap\w*|cell therap\w*|"
-        r"cellular therap\w*|cell (?:transplantation|implantation)|cell compound|viable (?:structural |"
-        r"disc )?"
-        r"allograft|cellularized bone matrix)\b"),
-    "exosomes": lc_pattern(
-        r"\b(exosom\w*|extracellular (?:nano)?vesicles?|evs|sevs|sc-s?evs|msc-s?evs|nanovesicles?|"
-        r"microvesicles?|secretome|conditioned medi(?:um|a))\b"),
-    "gene-therapy": lc_pattern(
-        r"\b(gene therap\w*|genetic therap\w*|gene transfer|gene transduction|gene delivery|gene editing|"
-        r"gene silencing|crispr\w*|cas9|adeno-associated virus\w*|aavs?|scaav|lentivir\w*|adenovir\w*|"
-        r"retrovir\w*|viral vectors?|sirnas?|shrnas?|small interfering rnas?|antisense oligonucleotides?|"
-        r"gene-modified|genetically (?:modified|engineered)|gene-enhanced|rnai)\b"),
-}
-# siSTING, siCOL1A2: case matters ("single" is no siRNA), so this one runs on the original text.
-_SI_GENE = re.compile(r"\b(si[A-Z][A-Z0-9]{2,}\w*)\b")
-_SI_QUICK = re.compile(r"si[A-Z][A-Z0-9]")  # a literal prefix: scanned at memchr speed
-# Other treatments near-miss papers are about: named so a writer sees why a disc RCT is not ours.
-_OTHER_TREATMENTS = lc_pattern(
-    r"\b(platelet[- ]rich plasma|prp|methylene blue|ablation|radiofrequency|steroids?|corticosteroids?|"
-    r"ozone|rhbmp-2|bmp-2|fusion|discectomy|acupuncture|quercetin|hyaluronic acid(?! derivative))\b")
-# Cells merely named as the source of vesicles or the target of a drug are not a cell therapy.
-_CELL_SOURCE = Guarded(lc_pattern(
-    r"\b(?:stem|stromal|progenitor) cells?[- ](?:derived|secreted)|derived from [\w\s-]{0,40}?(?:stem|"
-    r"stromal) "
-    r"cells?|(?:mscs?|bm-mscs?|usc|imsc|adsc)[- ]derived|nucleus pulposus[- ]derived mesenchymal stem cells?|"
-    r"(?:mscs?|stem cells?) deliver"), "derived", "secreted", "deliver")
 
-_DISC = lc_pattern(
-    r"\b(intervertebral dis[ck]s?|dis[ck] degeneration|degenerat\w* dis[ck]s?|dis[ck] disease|ivdd|idd|ivds?|"
-    r"ddd|nucleus pulposus|annulus fibrosus|intradis[ck]al|dis[ck] regeneration|dis[ck] repair|"
-    r"lumbar dis[ck]s?|"
-    r"dis[ck] pathology|nucleotomi[sz]ed|degenerated dis[ck]s?|disc herniation)\b")
-_DISCOGENIC = lc_pattern(r"\b(discogenic|diskogenic|dis[ck]-generated)\b")
-_LBP = lc_pattern(r"\b(low(?:er)? back pain|lbp|clbp|dlbp|lumbago|back pain)\b")
-_OTHER_SPINE = lc_pattern(
-    r"\b(spinal cord injur\w*|sci|(?:interbody|spinal|lumbar|posterolateral) fusion|arthrodesis|"
-    r"fusion rates?|"
-    r"rates of fusion|nonunion|pseudarthrosis|vertebral (?:compression )?fractures?|basivertebral nerve|"
-    r"vertebrogenic|scoliosis|osteoporo\w*)\b")
+
+@dataclass(frozen=True)
+class _TopicPatterns:
+    animal: re.Pattern[str]
+    in_vitro: re.Pattern[str]
+    human_outcomes: re.Pattern[str]
+
+
+def _with_topic(general: str, extra: tuple[str, ...]) -> re.Pattern[str]:
+    return lc_pattern(r"\b(" + general + (("|" + alternation(extra)) if extra else "") + r")\b")
+
+
+@lru_cache(maxsize=32)
+def _topic_patterns(topic: Topic) -> _TopicPatterns:
+    return _TopicPatterns(animal=_with_topic(_ANIMAL_WORDS, topic.animal_models),
+                          in_vitro=_with_topic(_IN_VITRO_WORDS, topic.in_vitro_cells),
+                          human_outcomes=_with_topic(_HUMAN_OUTCOME_WORDS, topic.outcome_scales))
+
 
 _NUM = (r"(\d{1,5}(?:,\d{3})?|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-(?:one|two|three|"
         r"four|five|six|seven|eight|nine))?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
@@ -109,101 +87,100 @@ _AT_LIST = lc_pattern(r"\bat\s+((?:\d+,\s*)*\d+,?\s*(?:and|or)\s+(\d+))\s+(month
 
 # --- interventions, condition -------------------------------------------------------------------------------
 
-def interventions(text: Text) -> tuple[tuple[str, ...], list[str]]:
-    """Watched interventions the paper is *about*, and reasons. An intervention only named in passing in a
+def interventions(text: Text, topic: Topic) -> tuple[tuple[str, ...], list[str]]:
+    """The topic's interventions the paper is *about*, and reasons. An intervention only named in passing in a
     paper whose title names another treatment (a PRP trial mentioning stem cells) does not count."""
     found: list[str] = []
     reasons: list[str] = []
-    everything = text.all_l
+    compiled = compile_topic(topic)
     other_in_title: bool | None = None
-    for name, pattern in _INTERVENTIONS.items():
-        haystack = _CELL_SOURCE.sub(" ", everything) if name == "stem-cells" else everything
-        title = _CELL_SOURCE.sub(" ", text.title_l) if name == "stem-cells" else text.title_l
-        if name == "gene-therapy":
-            spans = [m.span() for m in pattern.finditer(haystack)]
-            # the case-sensitive names count where no other gene-therapy word already matched (one alternation
-            # before the split: the first alternative at a position won)
-            si_names = _SI_GENE.finditer(text.all) if _SI_QUICK.search(text.all) else iter(())
-            extra = [m for m in si_names if not any(a < m.end() and m.start() < b for a, b in spans)]
-            count = len(spans) + len(extra)
-            in_title = bool(pattern.search(title) or (_SI_QUICK.search(text.title) and _SI_GENE.search(text.title)))
-        else:
-            count = len(pattern.findall(haystack))
-            in_title = bool(count and pattern.search(title))
+    for item in compiled.interventions:
+        count, in_title = _mentions(item, text)
         if not count:
             continue
         if other_in_title is None:
-            other_in_title = bool(_OTHER_TREATMENTS.search(text.title_l))
+            other_in_title = bool(compiled.other_treatments.search(text.title_l))
         if not in_title and other_in_title and count < 3:
-            reasons.append(f"{INTERVENTION_PHRASES[name]} only mentioned in passing")
+            reasons.append(f"{item.phrase} only mentioned in passing")
             continue
-        found.append(name)
+        found.append(item.id)
     return tuple(found), reasons
 
 
-def other_treatment(text: Text) -> str | None:
+def _mentions(item: CompiledIntervention, text: Text) -> tuple[int, bool]:
+    """(how often the intervention is named, whether the title names it); look-alike phrasings blanked."""
+    everything = item.words.blank(text.all_l)
+    title = item.words.blank(text.title_l)
+    pattern = item.words.pattern
+    spans = [m.span() for m in pattern.finditer(everything)] if pattern is not None else []
+    in_title = bool(pattern is not None and pattern.search(title))
+    if item.case_sensitive is None:
+        return len(spans), bool(spans) and in_title
+    # the case-sensitive names count where no plain word already matched (one alternation before the split:
+    # the first alternative at a position won)
+    extra = [m for m in item.case_sensitive.finditer(text.all)
+             if not any(a < m.end() and m.start() < b for a, b in spans)]
+    return len(spans) + len(extra), in_title or bool(item.case_sensitive.search(text.title))
+
+
+def other_treatment(text: Text, topic: Topic) -> str | None:
     """The non-watched treatment a title names, e.g. "platelet-rich plasma" (for the reason line)."""
-    match = _OTHER_TREATMENTS.search(text.title_l)
-    return quote(text.title, match, 1) if match else None
+    match = compile_topic(topic).other_treatments.search(text.title_l)
+    return quote(text.title, match) if match else None
 
 
-_CHRONIC = lc_pattern(r"\bchronic\b|\bclbp\b|\bdlbp\b")
-
-
-def condition(text: Text) -> str:
-    """disc-degeneration, discogenic-lbp, other-spine (fusion, cord injury, endplates…) or off-topic."""
-    if _OTHER_SPINE.search(text.title_l):
-        return "other-spine"
+def condition(text: Text, topic: Topic) -> str:
+    """The topic's condition the paper is about (the first that matches, in the topic's order), a look-alike
+    condition, or off-topic. A look-alike named in the title wins: a fusion trial mentioning discs is about fusion;
+    elsewhere in the text it counts only when none of the article's conditions is named."""
+    compiled = compile_topic(topic)
+    for look_alike in compiled.look_alikes:
+        if look_alike.named(text.title_l):
+            return look_alike.id
     body = text.all_l
-    disc = bool(_DISC.search(body))
-    lbp = bool(_LBP.search(body))
-    chronic_lbp = lbp and _CHRONIC.search(body)
-    if (lbp and disc) or chronic_lbp or _DISCOGENIC.search(body):  # the article: chronic LBP
-        return "discogenic-lbp"
-    if disc:
-        return "disc-degeneration"
-    if lbp or _OTHER_SPINE.search(body):
-        return "other-spine"
-    return "off-topic"
+    for item in (*compiled.conditions, *compiled.look_alikes):
+        if item.matches(body):
+            return item.id
+    return OFF_TOPIC
 
 
 # --- population ---------------------------------------------------------------------------------------------
 
-def population(article: Article, text: Text) -> tuple[str, str]:
+def population(article: Article, text: Text, topic: Topic) -> tuple[str, str]:
     """(human | animal | in-vitro | unknown, reason). Curated MeSH check tags decide when present; the text
     decides otherwise, and for automatically indexed records when it disagrees."""
     mesh = {m.descriptor for m in article.mesh}
     if mesh and {"Humans", "Animals"} & mesh and article.indexing_method != "Automated":
         from_mesh = "human" if "Humans" in mesh else "animal"
         return from_mesh, f"MeSH: {'Humans' if from_mesh == 'human' else 'Animals'}"
-    from_text, why = _population_from_text(text)
+    from_text, why = _population_from_text(text, _topic_patterns(topic))
     if mesh and {"Humans", "Animals"} & mesh and from_text == "unknown":
         from_mesh = "human" if "Humans" in mesh else "animal"
         return from_mesh, f"MeSH: {'Humans' if from_mesh == 'human' else 'Animals'}"
     return from_text, why
 
 
-def _population_from_text(text: Text) -> tuple[str, str]:
-    title_animal = _ANIMAL.search(text.title_l)
+def _population_from_text(text: Text, p: _TopicPatterns) -> tuple[str, str]:
+    title_animal = p.animal.search(text.title_l)
     if title_animal:
         return "animal", f"animals ({quote(text.title, title_animal)}) in the title"
     body = text.body_l
     treated = _TREATED_PATIENTS.search(body)
-    outcomes = _HUMAN_OUTCOMES.search(body) if treated else None
-    first_animal = _ANIMAL.search(body)
+    outcomes = p.human_outcomes.search(body) if treated else None
+    first_animal = p.animal.search(body)
     if treated and (outcomes or not first_animal):
         return "human", "patients treated/enrolled"
     if first_animal:
         return "animal", f"animal study ({quote(text.body, first_animal)})"
-    if _IN_VITRO.search(body):
+    if p.in_vitro.search(body):
         return "in-vitro", "cells in culture"
-    if _HUMAN_COUNT.search(body) or _HUMAN_OUTCOMES.search(body):
+    if _HUMAN_COUNT.search(body) or p.human_outcomes.search(body):
         return "human", "human subjects or clinical outcomes"
     return "unknown", "no study population stated"
 
 
-def mentions_animal_work(text: Text) -> bool:
-    return bool(_ANIMAL.search(text.body_l) or _ANIMAL_STUDIES.search(text.body_l))
+def mentions_animal_work(text: Text, topic: Topic) -> bool:
+    return bool(_topic_patterns(topic).animal.search(text.body_l) or _ANIMAL_STUDIES.search(text.body_l))
 
 
 _HUMAN_WORK = lc_pattern(r"\b(human|clinical)\s+(?:clinical\s+)?(trials?|studies)\b|\bpatients?\b|"
@@ -214,9 +191,9 @@ def mentions_human_work(text: Text, title_only: bool = False) -> bool:
     return bool(_HUMAN_WORK.search(text.title_l if title_only else text.body_l))
 
 
-def treated_patients(text: Text) -> bool:
+def treated_patients(text: Text, topic: Topic) -> bool:
     """Patients enrolled/treated and outcomes measured: a clinical study, whatever it calls itself."""
-    return bool(_TREATED_PATIENTS.search(text.body_l) and _HUMAN_OUTCOMES.search(text.body_l))
+    return bool(_TREATED_PATIENTS.search(text.body_l) and _topic_patterns(topic).human_outcomes.search(text.body_l))
 
 
 # --- numbers ------------------------------------------------------------------------------------------------

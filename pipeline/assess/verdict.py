@@ -9,20 +9,18 @@ so stored records are re-assessed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
-from litwatch.storage.records import DESIGN_PHRASES, INTERVENTION_PHRASES, POPULATION_PHRASES, Article, Assessment
+from litwatch.storage.records import DESIGN_PHRASES, POPULATION_PHRASES, Article, Assessment
 
-from ..watchlist import CitedStudy, WatchedArticle
+from ..watchlist import OFF_TOPIC, CitedStudy, Topic, WatchedArticle
 from . import signals as sig
 from .cited import PROBLEM_LINKS, match_cited, notice_target, related_to_cited
 from .design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
 from .text import Text, lc_pattern
 
-RULESET_VERSION = "2026.11.2"
-
-_CONDITION_WORDS = {"disc-degeneration": "disc degeneration", "discogenic-lbp": "discogenic LBP",
-                    "other-spine": "other spine condition", "off-topic": "not a spine condition"}
+RULESET_VERSION = "2026.11.3"  # the topic comes from the article (article.toml [topic])
 _LONG_TERM_MONTHS = 12.0
 
 
@@ -30,7 +28,7 @@ _LONG_TERM_MONTHS = 12.0
 class Classification:
     design: str
     population: str  # human, animal, in-vitro, unknown
-    condition: str  # disc-degeneration, discogenic-lbp, other-spine, off-topic
+    condition: str  # one of the topic's conditions or look-alikes, or off-topic
     interventions: tuple[str, ...]
     sample_size: int | None
     follow_up_months: float | None
@@ -46,9 +44,9 @@ class Classification:
 _TITLE_ANIMAL = lc_pattern(r"\banimal")
 
 
-def classify(article: Article, text: Text | None = None) -> Classification:
+def classify(article: Article, text: Text | None = None, *, topic: Topic) -> Classification:
     text = text or Text.of(article)
-    population, population_why = sig.population(article, text)
+    population, population_why = sig.population(article, text, topic)
     design = detect_design(article, text, population)
     signals = [*design.reasons, population_why]
     if design.design in SYNTHESIS and population in ("animal", "unknown", "in-vitro"):
@@ -57,32 +55,32 @@ def classify(article: Article, text: Text | None = None) -> Classification:
         if human_in_title or (sig.mentions_human_work(text) and not title_animal):
             population, why = "human", "includes human studies"
         elif population == "unknown":
-            animal = sig.mentions_animal_work(text)
+            animal = sig.mentions_animal_work(text, topic)
             population, why = ("animal", "animal studies") if animal else ("human", "")
         else:
             why = ""
         if why:
             signals.append(why)
-    if design.design == "other" and population == "human" and sig.treated_patients(text):
+    if design.design == "other" and population == "human" and sig.treated_patients(text, topic):
         design = replace(design, design="clinical-trial")
         signals.append("patients treated and outcomes measured (no design named)")
     if design.design in HUMAN_EVIDENCE | {"protocol"} and population == "unknown":
         population = "human"
         signals.append("clinical design implies human subjects")
-    interventions, passing = sig.interventions(text)
+    interventions, passing = sig.interventions(text, topic)
     signals.extend(passing)
     if design.retracted:
         signals.append("flagged as a retracted publication")
     if article.indexing_method == "Automated" and article.mesh:
         signals.append("MeSH assigned automatically: trusted less than the text")
     return Classification(
-        design=design.design, population=population, condition=sig.condition(text),
+        design=design.design, population=population, condition=sig.condition(text, topic),
         interventions=interventions, sample_size=sig.sample_size(text, population),
         follow_up_months=sig.follow_up_months(text) if population == "human" else None,
         signals=tuple(s for s in signals if s), retracted=design.retracted,
         uncertain_review=design.uncertain_review, features=tuple(sig.trial_features(text)),
         studies=sig.study_count(text) if design.design in SYNTHESIS else None,
-        other_treatment=sig.other_treatment(text), safety=sig.mentions_safety(text),
+        other_treatment=sig.other_treatment(text, topic), safety=sig.mentions_safety(text),
     )
 
 
@@ -90,15 +88,16 @@ def classify(article: Article, text: Text | None = None) -> Classification:
 
 def assess(article: Article, profile: WatchedArticle) -> Assessment:
     text = Text.of(article)
-    c = classify(article, text)
+    c = classify(article, text, topic=profile.topic)
     verdict, reasons, study = _verdict(article, c, profile, text)
     claims = _claims(c, profile, study, verdict)
     return Assessment(
         pmid=article.pmid, verdict=verdict, design=c.design, population=c.population, condition=c.condition,
-        reasons=(summary(c), *reasons, *(f"signal: {s}" for s in c.signals)),
+        reasons=(summary(c, profile.topic), *reasons, *(f"signal: {s}" for s in c.signals)),
         ruleset_version=RULESET_VERSION, record_version=article.version, content_hash=article.content_hash,
         interventions=c.interventions, claims=claims, sample_size=c.sample_size,
         follow_up_months=c.follow_up_months, cited_study=study.id if study else None,
+        article=profile.slug,
     )
 
 
@@ -128,26 +127,32 @@ def _verdict(article: Article, c: Classification, profile: WatchedArticle, text:
                 study
         if c.design == "comment":
             return "review", [f"comment on a cited study: {study.label} ({how})"], study
-        verdict, reasons = _by_design(c)
+        verdict, reasons = _by_design(c, profile, article)
         return verdict, [*reasons, f"mentions a cited study: {study.label} ({how})"], None
 
-    verdict, reasons = _by_design(c)
+    verdict, reasons = _by_design(c, profile, article)
     return verdict, reasons, None
 
 
-def _by_design(c: Classification) -> tuple[str, list[str]]:
+def _by_design(c: Classification, profile: WatchedArticle, article: Article) -> tuple[str, list[str]]:
+    topic = profile.topic
     if not c.interventions:
         other = f"about {c.other_treatment}; " if c.other_treatment else ""
-        return "fyi", [f"{other}not a watched intervention (stem/stromal cells, exosomes, gene therapy)"]
-    if c.condition == "other-spine":
-        return "fyi", ["watched intervention, but for another spine condition (fusion, cord injury…)"]
-    if c.condition == "off-topic":
-        return "fyi", ["not about disc degeneration or discogenic low back pain"]
+        return "fyi", [f"{other}not a watched intervention ({topic.watching})"]
+    look_alike = next((la for la in topic.look_alikes if la.id == c.condition), None)
+    if look_alike is not None:
+        return "fyi", [f"watched intervention, but for {look_alike.reason}"]
+    if c.condition == OFF_TOPIC:
+        return "fyi", [f"not about {topic.about}"]
     if c.design in NOTICES:
         return "fyi", [f"{DESIGN_PHRASES[c.design]} about a study the article does not cite"]
     if c.retracted:
         return "fyi", ["retracted publication: not evidence"]
     human = c.population == "human"
+    if human and (c.design in SYNTHESIS or c.design == "rct") and profile.evidence_current_to \
+            and published_before(article, profile.evidence_current_to):
+        return "review", [f"{DESIGN_PHRASES[c.design]} published before the article's evidence was last searched "
+                          f"({profile.evidence_current_to}): may already be included"]
     if c.design in SYNTHESIS:
         if human:
             return "update", [f"{DESIGN_PHRASES[c.design]} of human studies on a watched intervention"]
@@ -195,7 +200,7 @@ def _claims(
             kinds.add("safety")
     if verdict == "update" and study is not None:
         kinds.add("correction")
-    on_topic = c.condition in ("disc-degeneration", "discogenic-lbp")
+    on_topic = c.condition in {condition.id for condition in profile.topic.conditions}
     labels = []
     for claim in profile.claims:
         cites_it = study is not None and study.id in claim.cites
@@ -205,7 +210,7 @@ def _claims(
     return tuple(labels)
 
 
-def summary(c: Classification) -> str:
+def summary(c: Classification, topic: Topic) -> str:
     """The line a writer reads first, e.g.
     "randomised, sham-controlled, n = 52 humans; cell therapy; discogenic LBP"."""
     design = DESIGN_PHRASES[c.design]
@@ -222,9 +227,33 @@ def summary(c: Classification) -> str:
         design = f"{design}, {who}"
     if c.follow_up_months is not None and c.population == "human" and c.design not in SYNTHESIS:
         design += f", follow-up {c.follow_up_months:g} months"
-    what = ", ".join(INTERVENTION_PHRASES[i] for i in c.interventions) or (
+    what = ", ".join(topic.intervention(i).phrase for i in c.interventions) or (
         f"{c.other_treatment} (not watched)" if c.other_treatment else "no watched intervention")
-    return f"{design}; {what}; {_CONDITION_WORDS[c.condition]}"
+    condition = next((x.label for x in (*topic.conditions, *topic.look_alikes) if x.id == c.condition),
+                     topic.off_topic_label)
+    return f"{design}; {what}; {condition}"
 
 
-__all__ = ["RULESET_VERSION", "Classification", "assess", "classify", "summary"]
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+
+
+def published_before(article: Article, iso_date: str) -> bool:
+    """Was the record certainly published before `iso_date` (YYYY-MM-DD)? A date PubMed prints without the month
+    ("2023") in the same year is not certainly before: such a paper is treated as new."""
+    if article.pub_year is None:
+        return False
+    year, month, day = (int(x) for x in iso_date.split("-"))
+    if article.pub_year != year:
+        return article.pub_year < year
+    parts = article.pub_date.split()
+    pub_month = _MONTHS.get(parts[1][:3].lower()) if len(parts) > 1 else None
+    if pub_month is None or pub_month > month:
+        return False
+    if pub_month < month:
+        return True
+    pub_day = int(parts[2]) if len(parts) > 2 and re.fullmatch(r"\d{1,2}", parts[2]) else None
+    return pub_day is not None and pub_day < day
+
+
+__all__ = ["RULESET_VERSION", "Classification", "assess", "classify", "published_before", "summary"]

@@ -39,16 +39,14 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _profile(settings: Settings, article_path: Path | None) -> WatchedArticle:
-    """--article, else the first watched article under queries/."""
-    from ..watchlist import load_article, load_watchlist
+def _profile(settings: Settings, article: str | None) -> WatchedArticle:
+    """--article: a watched article's slug (or the path of an article.toml); without it, the only watched article
+    (a usage error naming the slugs when there are several: a verdict means something for one article only)."""
+    from ..watchlist import load_article, load_watchlist, pick_article
 
-    if article_path is not None:
-        return load_article(article_path)
-    articles = load_watchlist(settings.queries_dir)
-    if not articles:
-        raise QueryError(f"{settings.queries_dir}: no watched article found")
-    return articles[0]
+    if article is not None and (article.endswith(".toml") or Path(article).is_file()):
+        return load_article(Path(article))
+    return pick_article(load_watchlist(settings.queries_dir), article)
 
 
 def read_bytes(path: Path) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import date
 from pathlib import Path
 
@@ -19,12 +20,57 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
+_PMID = re.compile(r"(?:pmid\s*:?\s*)?(\d{1,9})", re.IGNORECASE)
+
+
+def _pmid(text: str) -> str:
+    """A PubMed id as people paste it: 25054402, PMID25054402, PMID: 25054402, pmid:25054402 → "25054402"."""
+    m = _PMID.fullmatch(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"expected a PubMed id such as 25054402 or PMID:25054402, got {text!r}")
+    return str(int(m[1]))  # PubMed ids carry no leading zeros
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def usage_problem(args: argparse.Namespace, today: date) -> str | None:
+    """What argparse cannot see alone: dates against each other and against today. Checked before the config is
+    read and before anything runs or is recorded, so a mistyped date costs nothing and leaves no trace."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if args.command in ("run", "backfill"):
+        # Refused rather than capped at today: cron never passes --until, so a future one was typed by a person
+        # who meant something else; capping would run a window they did not ask for and advance the watermark.
+        if until is not None and until > today:
+            return (f"--until {until} is after today ({today}): PubMed has nothing dated in the future; "
+                    "leave --until out to search up to today")
+        end = until or today
+        if since is not None and since > end:
+            other = f"--until {until}" if until else f"today ({today})"
+            return f"--since {since} is after {other}: the window would run backwards"
+    if args.command == "digest" and since is not None:
+        if until is not None and since >= until:
+            return (f"--since {since} is not before --until {until}: the period would be empty or run backwards "
+                    "(--until is exclusive)")
+        if until is None and since > today:
+            return f"--since {since} is after today ({today}): the period would run backwards"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="litwatch",
         description=(
-            "Watch PubMed for new evidence on a medical article (stem cells, exosomes and gene therapy for disc "
-            "degeneration), store every record, and tell the medical writer what needs updating."
+            "Watch PubMed for new evidence on the medical articles in queries/ (one folder per article: its "
+            "claims, topic and saved searches), store every record, and tell each article's writer what needs "
+            "updating."
         ),
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -51,7 +97,8 @@ def _add_fetch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                          description="Fetch, store and assess new records. Default window per query: from its "
                                      "watermark minus the overlap (first run: [ncbi] first_run_days back) to today. "
                                      "Cron-safe: no prompts; plain log lines unless stderr is a terminal. "
-                                     "SIGTERM/SIGINT stop it after the batch in hand (exit 1; a re-run resumes).",
+                                     "SIGTERM stops it after the batch in hand, Ctrl-C (SIGINT) at once, "
+                                     "recorded as 'stopped' (exit 1; a re-run resumes).",
                          epilog=EXIT_HELP)
     _add_run_args(run)
     run.add_argument("--dry-run", action="store_true", help="only show each query's window and hit count")
@@ -66,20 +113,28 @@ def _add_fetch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _add_history_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs = sub.add_parser("runs", help="run history, newest first",
-                          description="Every fetch, backfill and digest run: trigger, status, window, counts, "
-                                      "duration, warnings and error.")
+                          description="Every fetch, backfill and digest run (and watermark repair): trigger, "
+                                      "status, window, counts, duration, warnings and error. Like `status` and "
+                                      "`show` it only reads: it never creates or migrates the database (none at "
+                                      "the configured path: exit 1, naming the path).")
     runs.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines)")
-    runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    runs.add_argument("--limit", type=_positive, default=20, help="how many runs (default %(default)s)")
 
     show = sub.add_parser("show", help="one stored record with its latest assessment",
                           description="Print a stored record: bibliographic data, the saved searches that found "
                                       "it, and its verdict with the reasons.")
-    show.add_argument("pmid", help="PubMed id")
+    show.add_argument("pmid", type=_pmid, help="PubMed id (25054402, PMID25054402 or pmid:25054402)")
     show.add_argument("--json", action="store_true", help="the stored record as JSON")
 
-    sub.add_parser("check", help="validate config.toml and the queries/ watch list, then exit",
-                   description="Load config.toml (with LITWATCH_* overrides) and every saved search; exit 2 with "
-                               "the file and key on the first error.")
+    sub.add_parser("check", help="validate config.toml, the queries/ watch list, schedules, database and mail",
+                   description="Load config.toml (with LITWATCH_* overrides) and every saved search, parse the "
+                               "[schedule] crontabs as `litwatch schedule` does, open the database without "
+                               "creating anything (a SQLite file that does not exist yet passes when its folder "
+                               "can be created; a server database is connected to) and, when [mail] is enabled, "
+                               "check the mail settings are complete. Exit 2 with the file and key on the first "
+                               "error.")
+
+    _add_watermark_command(sub)
 
     db = sub.add_parser("db", help="database schema management (Alembic)",
                         description="Apply or inspect schema migrations ('run' upgrades automatically).")
@@ -87,23 +142,49 @@ def _add_history_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                     help="upgrade to the latest schema, downgrade one step, or print the current revision")
 
 
+def _add_watermark_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    wm = sub.add_parser("watermark", help="show, set or reset a saved search's watermark (repair)",
+                        description="A saved search's watermark is the Create date its searches are complete "
+                                    "up to; the next run starts there (minus the overlap). `set` moves it to a "
+                                    "date (never after today), `reset` forgets it (the next run is a first run). "
+                                    "Each set/reset is recorded in the run history (kind 'watermark').",
+                        epilog=EXIT_HELP)
+    actions = wm.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="every saved search's watermark, or one's",
+                              description="Print each saved search's watermark, when and by which run it was set.")
+    show.add_argument("query", nargs="?", metavar="QUERY", help="only this saved search id")
+    show.add_argument("--json", action="store_true", help="one JSON object per line")
+    set_ = actions.add_parser("set", help="set QUERY's watermark to a date (not after today)",
+                              description="Set the watermark; the next run searches from DATE minus the overlap.")
+    set_.add_argument("query", metavar="QUERY", help="saved search id")
+    set_.add_argument("date", type=_date, metavar="YYYY-MM-DD", help="the new watermark")
+    reset = actions.add_parser("reset", help="forget QUERY's watermark: the next run is a first run",
+                               description="Delete the watermark; the next run searches [ncbi] first_run_days back.")
+    reset.add_argument("query", metavar="QUERY", help="saved search id")
+    for p in (set_, reset):
+        p.add_argument("--trigger", choices=TRIGGERS, help="who made the change (default: manual on a terminal)")
+
+
 def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay = sub.add_parser("replay", help="serve a folder of PubMed XML as a local E-utilities server",
                             description="A local esearch/efetch server over PubMed XML files, for offline "
                                         "trials: point [ncbi] base_url at it.")
     replay.add_argument("--corpus", type=Path, required=True, help="folder of PubmedArticleSet XML files")
-    replay.add_argument("--port", type=int, default=8765)
+    replay.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default %(default)s)")
     replay.add_argument("--rate", type=float, default=3.0, help="requests/s allowed without api_key (default 3)")
 
     demo = sub.add_parser("demo", help="the whole pipeline offline: replay server over bundled real records",
                           description="Run every saved search against a local server holding 55 real PubMed "
                                       "records, store them in a demo database and write a digest.")
-    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where the demo database goes")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"),
+                      help="folder for the demo database and digest (default %(default)s)")
 
     assess = sub.add_parser("assess", help="assess the records of an efetch XML file without storing them",
                             description="Print the verdict (update/review/fyi) and reasons for each record.")
     assess.add_argument("file", type=Path, help="efetch XML (PubmedArticleSet)")
-    assess.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
+    assess.add_argument("--article", metavar="SLUG",
+                        help="judge against this watched article (its slug, or an article.toml path); "
+                             "default: the only watched article")
     assess.add_argument("--json", action="store_true", help="JSON lines")
 
 
@@ -115,8 +196,13 @@ def _add_digest_and_service_commands(sub: argparse._SubParsersAction[argparse.Ar
     digest.add_argument("--until", type=_date, help="period end YYYY-MM-DD, exclusive (default now)")
     digest.add_argument("--format", choices=["html", "md", "json", "atom"], action="append",
                         help="only this format (repeatable; default: [digest] formats)")
-    digest.add_argument("--out", type=Path,
-                        help="output folder (default [digest] out_dir), or a file path with one --format")
+    # a string, not a Path: Path("digests/") drops the slash that says "a folder"
+    digest.add_argument("--out",
+                        help="output folder (default [digest] out_dir; a path ending in / or without an "
+                             "extension), or one file whose extension is its one --format (weekly.md)")
+    digest.add_argument("--article", metavar="SLUG",
+                        help="only this watched article's digest (default: one digest per watched article, "
+                             "each in <out>/<slug>/)")
     digest.add_argument("--send", action="store_true", help="also e-mail it to [mail] recipients")
     digest.add_argument("--dry-run", action="store_true",
                         help="print the digest (Markdown, or the first --format) to stdout; "
@@ -146,7 +232,9 @@ def _add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParse
                                           "recall per verdict.")
     evaluate.add_argument("labels", type=Path, help="JSON lines with pmid, verdict, accept")
     evaluate.add_argument("file", type=Path, help="efetch XML holding the labelled records")
-    evaluate.add_argument("--article", type=Path, help="article.toml (default: the first one under queries/)")
+    evaluate.add_argument("--article", metavar="SLUG",
+                          help="judge against this watched article (its slug, or an article.toml path); "
+                               "default: the only watched article")
 
 
 def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -> None:

@@ -34,18 +34,21 @@ def ordered_map(
     workers: int,
     *,
     name: str = "litwatch-pool",
+    cancelled: threading.Event | None = None,
 ) -> Iterator[R]:
     """Yield `work(job, cancelled)` for every job, in job order, with up to `workers` calls running at once.
 
-    `cancelled` is set when the consumer stops early: long waits inside `work` (backoff) should wait on it.
+    `cancelled` is set when the consumer stops early: long waits inside `work` (backoff) should wait on it. A
+    caller may pass its own event, to also set it from elsewhere (an interrupt); it is set at the end all the same.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    return _run(iter(jobs), work, workers, name)
+    return _run(iter(jobs), work, workers, name, cancelled or threading.Event())
 
 
-def _run(jobs: Iterator[J], work: Callable[[J, threading.Event], R], workers: int, name: str) -> Iterator[R]:
-    cancelled = threading.Event()
+def _run(
+    jobs: Iterator[J], work: Callable[[J, threading.Event], R], workers: int, name: str, cancelled: threading.Event
+) -> Iterator[R]:
     pending: deque[Future[R]] = deque()
     planning_error: BaseException | None = None
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)

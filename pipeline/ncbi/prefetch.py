@@ -3,7 +3,9 @@
 NCBI's rate limit is the pipeline's physical limit; parsing and storing must hide behind it. A single background
 thread pulls from the (blocking, network-bound) iterator into a queue of `depth` items, so at most `depth` bodies
 wait in memory. Errors raised by the iterator are re-raised in the consumer at the point they would have occurred;
-closing the generator early (stop request, storage error) stops the producer and closes the source.
+closing the generator early (stop request, storage error) stops the producer and closes the source. An interrupt
+(Ctrl-C) reaching the consumer while it waits for the next item first calls `on_interrupt` (the client's
+`interrupt`), so the producer's requests stop at once instead of retrying while the consumer waits to join it.
 
 Bodies held at once, with a source that has k requests in flight (`EutilsClient(max_in_flight=k)`): k in the
 source, one in the producer's hand waiting for a slot, `depth` in the queue and one with the consumer.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,7 +28,9 @@ class _Failure:
         self.exc = exc
 
 
-def prefetch(source: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetch(
+    source: Iterator[T], depth: int = 1, *, on_interrupt: Callable[[], None] | None = None
+) -> Iterator[T]:
     """Yield what `source` yields, produced up to `depth` items ahead in a background thread."""
     slots: queue.Queue[object] = queue.Queue(maxsize=max(depth, 1))
     closed = threading.Event()
@@ -65,6 +69,10 @@ def prefetch(source: Iterator[T], depth: int = 1) -> Iterator[T]:
             if isinstance(item, _Failure):
                 raise item.exc
             yield item  # type: ignore[misc]
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt()  # before the join below: the producer must not retry while we wait for it
+        raise
     finally:
         closed.set()
         worker.join(timeout=30)

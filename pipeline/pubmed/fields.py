@@ -7,6 +7,7 @@ Text goes through `markup` (plain text, and safe HTML for titles and abstracts).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -24,6 +25,9 @@ from .markup import plain, render
 
 __all__ = ["MissingPmid", "is_book", "record_pmid", "to_article"]
 
+# "stemcellres.biomedcentral.com", "journals.lww.com": a record assembled from a publisher's page (the demo corpus
+# has several) may carry the web site where the journal's title belongs. NLM titles always have a word break.
+_HOST_NAME = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -57,6 +61,12 @@ def record_pmid(record: Any) -> str:
         return "?"
 
 
+def _journal_name(value: Any) -> str:
+    """The journal element's text, or "" when it is a host name rather than a journal's title."""
+    text = plain(value)
+    return "" if _HOST_NAME.fullmatch(text) else text
+
+
 def _journal_article(record: Any) -> Article:
     citation = record["MedlineCitation"]
     data = record.get("PubmedData") or {}
@@ -78,8 +88,8 @@ def _journal_article(record: Any) -> Article:
         title=title.text,
         title_html=title.html,
         abstract=_abstract(article.get("Abstract")),
-        journal=plain(journal.get("Title", "")),
-        journal_abbrev=plain(journal.get("ISOAbbreviation", "")),
+        journal=_journal_name(journal.get("Title", "")),
+        journal_abbrev=_journal_name(journal.get("ISOAbbreviation", "")),
         pub_year=pub_year,
         pub_date=pub_date,
         created=created,

@@ -273,7 +273,36 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """Keeps its open connections, so that a stopped server really stops: keep-alive connections are served by
+    their own threads, which would otherwise go on answering a client after `stop()` (unlike a server that is
+    gone, as the tests of unreachable and interrupted runs need)."""
+
     daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._open_lock:
+            still_open, self._open = self._open, set()
+        for conn in still_open:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # the serving thread sees EOF and ends; the client sees a reset
+            except OSError:
+                pass  # already closed by its client
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("replay server: error while serving %s", client_address, exc_info=True)

@@ -73,6 +73,52 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, env: dict[str, 
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LITWATCH_MAIL__SECURITY": "tls"}, "LITWATCH_MAIL__SECURITY: must be none, starttls or ssl, got 'tls'"),
+        ({"LITWATCH_NCBI__MAX_IN_FLIGHT": "50"}, "LITWATCH_NCBI__MAX_IN_FLIGHT: must be between 1 and 10, got 50"),
+        ({"LITWATCH_NCBI__BASE_URL": "eutils.example.org"},
+         "LITWATCH_NCBI__BASE_URL: must be an http(s) URL, got 'eutils.example.org'"),
+        ({"LITWATCH_NCBI__EMAIL": "nobody"}, "LITWATCH_NCBI__EMAIL: NCBI requires a contact e-mail on every request; "
+                                              "set it in the file or LITWATCH_NCBI__EMAIL"),
+    ],
+)
+def test_an_invalid_env_override_is_named_by_its_variable_not_the_file(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    path = write(tmp_path, "[ncbi]\nemail = 'writer@example.org'\n[mail]\nsecurity = 'ssl'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env=env)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("var", ["LITWATCH_REGSITRY__BASE_URL", "LITWATCH_NBCI__EMAIL"])
+def test_an_override_for_a_section_that_does_not_exist_is_an_error_naming_the_variable(
+    tmp_path: Path, var: str
+) -> None:
+    path = write(tmp_path, "[ncbi]\nemail = 'writer@example.org'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={var: "x"})
+    section = var.removeprefix("LITWATCH_").split("__")[0].lower()
+    assert str(info.value).startswith(f"{var}: unknown section {section!r} (known: ncbi, storage, paths, ")
+    # variables that are not `<SECTION>__<KEY>` overrides are left alone
+    env = {"LITWATCH_CONFIG": str(path), "LITWATCH_LOGLEVEL": "debug", "LITWATCH_TEST_PG": "x"}
+    assert load_settings(None, env=env).ncbi.email == "writer@example.org"
+
+
+def test_without_a_config_file_the_error_says_so_and_how_to_point_at_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a folder with no config.toml, and no --config or LITWATCH_CONFIG
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, env={})
+    assert str(info.value) == (
+        f"no config file (no config.toml in {tmp_path}; point at one with --config PATH or LITWATCH_CONFIG): "
+        "[ncbi] email: NCBI requires a contact e-mail on every request; set it in the file or LITWATCH_NCBI__EMAIL"
+    )
+
+
 def test_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope.toml: file not found"):
         load_settings(tmp_path / "nope.toml", env={})

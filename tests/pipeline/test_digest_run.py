@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from litwatch.pipeline.config import Settings, load_settings
-from litwatch.pipeline.digest_run import DigestRequest, make_digest
+from litwatch.pipeline.digest_run import DigestRequest, digest_target, make_digest
+from litwatch.pipeline.errors import UsageError
 from litwatch.pipeline.replay import ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest
 from litwatch.reports import DeliveryError
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
-from tests.conftest import SmtpInbox, free_port
+from tests.conftest import SmtpInbox, free_port, lbp_only_queries
 from tests.pipeline.conftest import ReplayFactory
 
 Smtp = tuple[SmtpInbox, int]  # (the loopback SMTP server's handler, its port)
@@ -39,7 +40,7 @@ def _settings(tmp_path: Path, base_url: str, db_url: str, smtp_port: int) -> Set
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = 50\n'
         f"backoff_base = 0.001\nmax_attempts = 2\nrequests_per_second = 200\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
-        f'[paths]\nqueries = "{REPO / "queries"}"\n'
+        f'[paths]\nqueries = "{lbp_only_queries()}"\n'
         f'[digest]\nout_dir = "{tmp_path / "digests"}"\n'
         f'[mail]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
         f'sender = "litwatch@example.org"\nrecipients = ["writer@example.org"]\ntimeout = 5\n',
@@ -67,7 +68,7 @@ def _digest_state(settings: Settings) -> tuple[set[tuple[str, str]], list[str], 
     """(sent item keys, statuses of the digest runs oldest first, number of digests recorded)."""
     engine = make_engine(settings.database_url)
     with session_scope(engine) as s:
-        sent = repository.sent_item_keys(s)
+        sent = repository.sent_item_keys(s, "stem-cell-lbp")
         runs = [r.status for r in reversed(repository.list_runs(s, limit=100)) if r.kind == "digest"]
         last = repository.last_digest(s)
     engine.dispose()
@@ -85,7 +86,7 @@ def test_send_delivers_multipart_naming_the_action_items_and_marks_them_sent(
     assert msg["Subject"] == f"litwatch digest {d.week} — {d.action_count} items need action"
     html = _html(msg)
     for item in d.action_needed:
-        assert item.pubmed_url in html
+        assert item.url in html  # PubMed, or a placeholder PMID's DOI
     assert "Action needed" in msg.get_body(preferencelist=("plain",)).get_content()
     sent, runs, _ = _digest_state(settings)
     assert sent == set(d.item_keys) and runs == ["success"]
@@ -120,7 +121,7 @@ def test_failed_send_keeps_the_digest_and_the_next_one_retries_it(
     with pytest.raises(DeliveryError, match=expected) as info:
         make_digest(broken, DigestRequest(send=True))
     assert "\n" not in str(info.value)
-    kept = sorted(p.name for p in (tmp_path / "digests").iterdir())
+    kept = sorted(p.name for p in (tmp_path / "digests" / "stem-cell-lbp").iterdir())  # <out_dir>/<slug>/
     assert [n.rsplit(".", 1)[1] for n in kept] == ["atom", "html", "json", "md"]
     sent, runs, digests = _digest_state(settings)
     assert sent == set() and runs == ["failed"] and digests == 1
@@ -130,7 +131,7 @@ def test_failed_send_keeps_the_digest_and_the_next_one_retries_it(
     retry = make_digest(settings, DigestRequest(send=True))
     assert retry.digest.action_count > 0 and len(handler.messages) == 1
     html = _html(handler.messages[0])
-    assert all(i.pubmed_url in html for i in retry.digest.action_needed)
+    assert all(i.url in html for i in retry.digest.action_needed)
     sent, runs, digests = _digest_state(settings)
     assert sent == set(retry.digest.item_keys) and runs == ["failed", "success"] and digests == 2
 
@@ -199,3 +200,36 @@ def test_cli_one_format_into_one_file(sqlite_settings: Settings, tmp_path: Path)
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# litwatch digest ") and "**Action needed: " in text
     assert sorted(p.name for p in out.parent.iterdir()) == ["weekly.md"]
+
+
+def test_a_period_given_by_the_editor_is_the_label(settings: Settings) -> None:
+    """--since/--until are what the period is, even when they reach back before the first stored record."""
+    request = DigestRequest(dry_run=True, since=datetime(2026, 9, 1, tzinfo=UTC),
+                            until=datetime(2026, 11, 25, tzinfo=UTC))
+    label = make_digest(settings, request).digest.period_label
+    assert label.endswith("1 Sep – 25 Nov 2026") and "all records" not in label, label
+
+
+@pytest.mark.parametrize(("out", "formats", "folder", "stem"), [
+    ("weekly.md", ("md",), ".", "weekly"),
+    ("archive/2026/weekly.HTML", ("html",), "archive/2026", "weekly"),
+    ("somefolder/", ("md",), "somefolder", None),
+    ("somefolder/", ("html", "md"), "somefolder", None),
+    ("digests", ("html", "md", "json", "atom"), "digests", None),
+    ("y.html/", ("html", "md"), "y.html", None),  # the slash says folder, whatever the name looks like
+    (None, ("md",), "default", None),
+])
+def test_digest_out_is_a_file_only_when_its_name_says_its_one_format(
+    out: str | None, formats: tuple[str, ...], folder: str, stem: str | None,
+) -> None:
+    assert digest_target(out, formats, Path("default")) == (Path(folder), stem)
+
+
+@pytest.mark.parametrize(("out", "formats", "message"), [
+    ("z.md", ("html",), r"--out z\.md: the extension \.md disagrees with --format html"),
+    ("y.html", ("html", "md"), r"--out y\.html names one file but 2 formats are asked for"),
+    ("notes.txt", ("md",), r"\.txt is not a digest extension"),
+])
+def test_digest_out_that_disagrees_is_a_usage_error(out: str, formats: tuple[str, ...], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        digest_target(out, formats, Path("default"))

@@ -1,7 +1,10 @@
-"""Runner behaviour not covered end to end elsewhere: backfill resume (completed slices are skipped on a re-run)."""
+"""Runner behaviour not covered end to end elsewhere: backfill resume (completed slices are skipped on a re-run),
+an unreachable NCBI failing the run at once, log lines naming the saved search, an interrupt (KeyboardInterrupt)
+recorded as a stopped run with no watermark moved."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -10,11 +13,13 @@ import pytest
 import sqlalchemy as sa
 
 from litwatch.pipeline.config import Settings, load_settings
-from litwatch.pipeline.errors import RunStepError
+from litwatch.pipeline.errors import EutilsUnreachable, RunStepError
 from litwatch.pipeline.ncbi import DateWindow, EutilsClient, SearchResult
 from litwatch.pipeline.replay import ReplayServer
 from litwatch.pipeline.runner import Runner, RunRequest, make_client
-from litwatch.storage.engine import make_engine
+from litwatch.storage import repository
+from litwatch.storage.engine import make_engine, session_scope
+from tests.conftest import free_port
 from tests.pipeline.conftest import ReplayFactory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,16 +31,18 @@ class SmallCapClient(EutilsClient):
     """The real client, with a small esearch cap: slicing without a corpus of tens of thousands of records."""
 
     def search_windows(
-        self, term: str, window: DateWindow, cap: int = SMALL_CAP
+        self, term: str, window: DateWindow, cap: int = SMALL_CAP, *, query_id: str | None = None
     ) -> tuple[int, Iterator[SearchResult]]:
-        return super().search_windows(term, window, cap=SMALL_CAP)
+        return super().search_windows(term, window, cap=SMALL_CAP, query_id=query_id)
 
 
-def settings_for(tmp_path: Path, server: ReplayServer, db_url: str) -> Settings:
+def settings_for(tmp_path: Path, server: ReplayServer | str, db_url: str, max_attempts: int = 2) -> Settings:
+    base_url = server if isinstance(server, str) else server.base_url
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        f'[ncbi]\nbase_url = "{server.base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
-        "backoff_base = 0.001\nmax_attempts = 2\nmax_in_flight = 1\n"  # requests in a known order (faults after=k)
+        f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
+        # max_in_flight 1: requests in a known order (faults after=k)
+        f"backoff_base = 0.001\nmax_attempts = {max_attempts}\nmax_in_flight = 1\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n',
         encoding="utf-8",
     )
@@ -114,3 +121,74 @@ def test_slice_results_know_their_window() -> None:
     result = SearchResult(term="t", full_term="t", window=DateWindow(SINCE, UNTIL), count=0, webenv=None,
                           query_key=None, ids=())
     assert result.window == DateWindow(SINCE, UNTIL)
+
+
+# --- NCBI unreachable -----------------------------------------------------------------------------------------
+
+def test_an_unreachable_ncbi_fails_the_whole_run_at_once_with_one_line(tmp_path: Path, db_url: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}/"  # a port just handed out and closed: nothing listens there
+    settings = settings_for(tmp_path, url, db_url, max_attempts=6)
+    run = Runner(settings)
+    with pytest.raises(EutilsUnreachable) as failure:
+        run.run(RunRequest(since=SINCE, until=UNTIL))
+    assert str(failure.value) == (
+        f"cannot reach NCBI at {url}: connection refused — check [ncbi] base_url or the network")
+    assert run.client.requests_made == 1  # not 6 attempts per saved search, nor the next saved searches
+    with session_scope(make_engine(db_url)) as s:
+        (recorded,) = repository.list_runs(s)
+    assert recorded.status == "failed" and recorded.error == str(failure.value)
+    assert [q.query_id for q in recorded.queries] == [recorded.queries[0].query_id]  # the others never started
+
+
+def test_log_lines_name_the_saved_search_by_its_id(
+    tmp_path: Path, replay_factory: ReplayFactory, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = replay_factory(rate_limit=None, api_key_rate_limit=None)
+    settings = settings_for(tmp_path, server, db_url, max_attempts=3)
+    server.faults.inject("esearch", "503", times=1)
+    server.faults.inject("efetch", "503", times=1)
+    caplog.set_level(logging.WARNING, logger="litwatch")
+    Runner(settings).run(RunRequest(query_ids=("stem-cells",), since=SINCE, until=UNTIL, check_cited=False))
+    retries = [r.getMessage() for r in caplog.records if "retry 1/2" in r.getMessage()]
+    assert len(retries) == 2, caplog.text
+    assert retries[0].startswith(f"query=stem-cells esearch count for {SINCE}..{UNTIL}: HTTP 503")
+    assert retries[1].startswith("query=stem-cells efetch batch 1 ")
+    assert "[tiab]" not in caplog.text  # no term, truncated or not
+
+
+# --- interrupts (Ctrl-C) ----------------------------------------------------------------------------------------
+
+class InterruptingRunner(Runner):
+    """Ctrl-C arriving while the second batch is stored: a KeyboardInterrupt raised in the consumer's own code,
+    as Python raises it from SIGINT (the subprocess test in tests/pipeline/test_interrupts.py sends the real one)."""
+
+    stored_batches = 0
+
+    def _store_batch(self, *args: object, **kwargs: object) -> set[str]:
+        self.stored_batches += 1
+        if self.stored_batches == 2:
+            raise KeyboardInterrupt
+        return super()._store_batch(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_interrupt_records_a_stopped_run_keeps_whole_batches_and_moves_no_watermark(
+    tmp_path: Path, replay_factory: ReplayFactory, db_url: str
+) -> None:
+    server = replay_factory(rate_limit=None, api_key_rate_limit=None)
+    settings = settings_for(tmp_path, server, db_url)
+    request = RunRequest(query_ids=("stem-cells",), since=SINCE, until=UNTIL, check_cited=False)
+    interrupted = InterruptingRunner(settings)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run(request)
+    assert interrupted.client.interrupted  # nothing retried after the interrupt, in any thread
+    with session_scope(make_engine(db_url)) as s:
+        (run,) = repository.list_runs(s)
+        watermark = repository.get_watermark(s, "stem-cells")
+    assert (run.status, run.error) == ("stopped", "interrupted (Ctrl-C): stopped at once; committed batches are "
+                                                  "kept; a re-run resumes the window")
+    (query,) = run.queries
+    assert query.status == "stopped" and query.found == 7 and "interrupted" in (query.error or "")
+    assert watermark is None and len(stored(db_url)) == 7  # batch 1 kept, batch 2 never committed
+    Runner(settings).run(request)  # the lock is free and a re-run completes the window
+    with session_scope(make_engine(db_url)) as s:
+        assert [r.status for r in repository.list_runs(s)] == ["success", "stopped"]

@@ -135,7 +135,8 @@ def test_scheduler_fires_fetch_and_digest_into_the_run_history(
     assert (fetch.trigger, fetch.status, fetch.found) == ("scheduler", "success", 8)
     assert [q.query_id for q in fetch.queries] == ["exosomes"]
     assert (digest.trigger, digest.status) == ("scheduler", "success")
-    assert sorted(p.suffix for p in (tmp_path / "digests").iterdir()) == [".atom", ".html", ".json", ".md"]
+    digests = tmp_path / "digests" / "stem-cell-lbp"  # one folder per watched article
+    assert sorted(p.suffix for p in digests.iterdir()) == [".atom", ".html", ".json", ".md"]
 
 
 def _wait_for_run(engine: object, kind: str, deadline_s: float = 60.0):  # noqa: ANN202 - RunSummary

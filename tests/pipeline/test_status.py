@@ -45,7 +45,8 @@ def both(n: int) -> dict[str, int]:
 
 
 def digest(s: Session, created: datetime, *, sent: bool, error: str | None = None) -> None:
-    digest_id = repository.record_digest(s, period_start=created - timedelta(days=7), period_end=created,
+    digest_id = repository.record_digest(s, article="stem-cell-lbp", period_start=created - timedelta(days=7),
+                                         period_end=created,
                                          created_at=created, paths={}, item_keys=[])
     if sent:
         repository.mark_digest_sent(s, digest_id, created, ["writer@example.org"])
@@ -102,7 +103,8 @@ def failed_then_sent(s: Session) -> None:
         (exosomes_new_and_empty, []),
         (stale, [rf"query {q}: last success 2026-11-22 12:00 UTC is older than 2 days \(2x \[schedule\] "
                  r"fetch_interval_days\)" for q in QUERIES]),
-        (failed_send, [r"digest of 2026-11-25: send failed: SMTP 127\.0\.0\.1:25: connection refused"]),
+        (failed_send, [r"digest of 2026-11-25 \(stem-cell-lbp\): send failed: SMTP 127\.0\.0\.1:25: "
+                       r"connection refused"]),
         (failed_then_sent, []),
     ],
     ids=["healthy", "never-ran", "never-found", "dried-up", "new-and-empty", "stale", "failed-send",
@@ -140,7 +142,8 @@ def test_status_names_the_lock_holder_the_newest_run_and_pending_items(tmp_path:
     lines = format_status(held)
     assert any(line.startswith("  run lock: worker-7:4242:cron since ") for line in lines)
     assert "  last run: run 2 fetch (cron) success at 2026-11-25 11:00 UTC in 60.0s" in lines
-    assert any(line.startswith("  query exosomes       last success 2026-11-25 11:00 UTC") for line in lines)
+    assert "  article stem-cell-lbp: 0 item(s) pending" in lines  # each saved search under its article
+    assert any(line.startswith("    query exosomes       last success 2026-11-25 11:00 UTC") for line in lines)
     assert lines[-1] == ("  last digest: none; last sent: never; items pending for the next digest: 0")
 
 
@@ -149,3 +152,30 @@ def _settings(tmp_path: Path, db_url: str) -> Settings:
     config = write_config(tmp_path, "http://127.0.0.1:9/entrez/eutils/", db_url, queries,
                           schedule={"fetch_interval_days": 1.0, "zero_result_days": 28})
     return load_settings(config, env={})
+
+
+def test_status_json_gives_the_last_run_and_digest_as_fields(tmp_path: Path, db_url: str) -> None:
+    """Monitoring reads `status --json`: the newest run and digest are objects with fields, not sentences."""
+    import json
+
+    from litwatch.pipeline.cli.output import json_line
+
+    settings = _settings(tmp_path, db_url)
+    engine = make_engine(db_url)
+    upgrade(db_url)
+    with session_scope(engine) as s:
+        healthy_history(s)
+        digest(s, ago(hours=2), sent=True)
+    st = json.loads(json_line(collect_status(settings, engine, clock=lambda: NOW)))
+    run = st["last_run"]
+    assert isinstance(run, dict)
+    assert {k: run[k] for k in ("id", "kind", "trigger", "status", "found", "new", "duration_s", "error")} == {
+        "id": 2, "kind": "fetch", "trigger": "cron", "status": "success", "found": 4, "new": 4, "duration_s": 60.0,
+        "error": None}
+    assert (run["started_at"], run["finished_at"]) == ("2026-11-25T11:00:00+00:00", "2026-11-25T11:01:00+00:00")
+    last = st["last_digest"]
+    assert isinstance(last, dict)
+    assert (last["week"], last["sent_at"], last["recipients"], last["error"]) == (
+        "2026-W48", "2026-11-25T10:00:00+00:00", ["writer@example.org"], None)
+    assert {"id", "period_start", "period_end", "created_at", "paths"} <= set(last)
+    assert st["last_digest_sent"] == "2026-11-25T10:00:00+00:00"

@@ -12,17 +12,23 @@ import pytest
 
 from litwatch.pipeline.errors import QueryError
 from litwatch.pipeline.pubmed import parse_efetch
-from litwatch.pipeline.watchlist import load_article, load_watchlist, validate_term
+from litwatch.pipeline.watchlist import WatchedArticle, load_article, load_watchlist, validate_term
 from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
+KNEE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "knee-oa"
+
+
+def _article(slug: str) -> WatchedArticle:
+    return next(a for a in load_watchlist(QUERIES) if a.slug == slug)
 
 
 # --- the real watch list ------------------------------------------------------------------------------------
 
 def test_real_watchlist_loads() -> None:
-    [article] = load_watchlist(QUERIES)
-    assert article.slug == "stem-cell-lbp"
+    articles = load_watchlist(QUERIES)
+    assert [a.slug for a in articles] == ["knee-oa", "stem-cell-lbp"]
+    article = articles[1]
     assert {q.id for q in article.queries} == {"stem-cells", "exosomes", "gene-therapy"}
     claims = {c.id: c for c in article.claims}
     assert claims["meta-analysis"].label == "clinical evidence — meta-analysis paragraph"
@@ -40,7 +46,7 @@ def test_real_watchlist_loads() -> None:
 
 @pytest.mark.parametrize("name", ["stem-cells", "exosomes", "gene-therapy"])
 def test_real_terms_are_valid_pubmed(name: str) -> None:
-    [article] = load_watchlist(QUERIES)
+    article = _article("stem-cell-lbp")
     term = next(q.term for q in article.queries if q.id == name)
     validate_term(term)
     validate_term(f'({term}) AND ("2026/09/01"[CRDT] : "2026/11/20"[CRDT])')  # what the runner sends
@@ -115,7 +121,35 @@ ART = "stem-cell-lbp/article.toml"
      r"\(also in queries/stem-cell-lbp/exosomes.toml\)$"),
     (EXO, 'id = "exosomes"', 'id = "Exo somes"', r"key 'id' must be lowercase letters"),
     (EXO, "(\n  \"Exosomes\"[mh]", "((\n  \"Exosomes\"[mh]",
-     r"^queries/stem-cell-lbp/exosomes.toml: key 'term': position 1: unbalanced parenthesis"),
+     r"^queries/stem-cell-lbp/exosomes.toml:6:1: unbalanced parenthesis: '\(' never closed$"),
+    # issue 15: the place in the file (line:column), not an offset in the whitespace-collapsed term
+    (EXO, 'OR "nanovesicle*"[tiab]', 'OR "nanovesicle*"[tiabx]',
+     r"^queries/stem-cell-lbp/exosomes.toml:9:20: unknown field tag \[tiabx\]$"),
+    (EXO, 'OR "conditioned media"[tiab]', 'OR "conditioned media"[tiab] or',
+     r"^queries/stem-cell-lbp/exosomes.toml:10:62: Boolean operator 'or' must be upper case$"),
+    # the topic (issue 11): unknown keys, empty word lists, duplicate ids, undeclared groups, bad phrases
+    (ART, 'outcome_scales = ', 'outcome_scale = ',
+     r"^queries/stem-cell-lbp/article.toml: topic: unknown key 'outcome_scale'"),
+    (ART, 'phrase = "gene therapy"', 'phrases = "gene therapy"',
+     r"^queries/stem-cell-lbp/article.toml: topic: interventions\[2\]: unknown key 'phrases'"),
+    (ART, 'animal_models = ["tail disc"]', 'animal_models = []',
+     r"^queries/stem-cell-lbp/article.toml: topic: key 'animal_models' is an empty list"),
+    (ART, 'chronic = ["chronic", "clbp", "dlbp"]', 'chronic = []',
+     r"^queries/stem-cell-lbp/article.toml: topic.word_groups: key 'chronic' is an empty list"),
+    (ART, 'id = "gene-therapy"\nlabel', 'id = "exosomes"\nlabel',
+     r"^queries/stem-cell-lbp/article.toml: topic: duplicate intervention id 'exosomes'$"),
+    (ART, 'id = "disc-degeneration"', 'id = "discogenic-lbp"',
+     r"^queries/stem-cell-lbp/article.toml: topic: duplicate condition id 'discogenic-lbp'$"),
+    (ART, 'together = [["disc"]]', 'together = [["disk"]]',
+     r"topic: conditions\[1\]: key 'together' names word group 'disk', which \[topic.word_groups\] does not "
+     r"declare \(declared: back-pain, disc, chronic\)$"),
+    (ART, 'animal_models = ["tail disc"]', 'animal_models = ["tail disc ..."]',
+     r"topic: key 'animal_models': bad phrase 'tail disc \.\.\.'"),
+    (ART, "case_sensitive = ['si[A-Z]", "case_sensitive = ['(si[A-Z]",
+     r"topic: interventions\[2\]: key 'case_sensitive': bad regular expression"),
+    (ART, 'id = "disc-degeneration"', 'id = "off-topic"', r"topic: condition id 'off-topic' is reserved"),
+    (ART, 'last_updated = "2025-10"', 'last_updated = "2025-10"\nevidence_current_to = "Sept 2023"',
+     r"key 'evidence_current_to' must be a date YYYY-MM-DD, got 'Sept 2023'"),
     (EXO, 'label = "', 'label = 3 # "',
      r"^queries/stem-cell-lbp/exosomes.toml: key 'label' must be a non-empty"),
     (EXO, 'id = "exosomes"', 'id = "exosomes"\nenabled = "yes"', r"key 'enabled' must be true or false"),
@@ -124,7 +158,8 @@ ART = "stem-cell-lbp/article.toml"
     (ART, 'slug = "stem-cell-lbp"', 'slug = "other"',
      r"slug 'other' does not match its folder 'stem-cell-lbp'"),
     (ART, 'interventions = ["exosomes", "gene-therapy"]', 'interventions = ["exosome"]',
-     r"^queries/stem-cell-lbp/article.toml: claims\[7\]: unknown intervention 'exosome'"),
+     r"^queries/stem-cell-lbp/article.toml: claims\[7\]: key 'interventions' names 'exosome', "
+     r"which \[topic\] does not declare \(declared: stem-cells, exosomes, gene-therapy\)"),
     (ART, 'cites = ["zhang-2023"]', 'cites = ["zhang-2024"]',
      r"^queries/stem-cell-lbp/article.toml: claims\[1\]: key 'cites' names unknown study 'zhang-2024'$"),
     (ART, 'watch_for = ["regulatory"]', 'watch_for = ["rumours"]', r"unknown evidence kind 'rumours'"),
@@ -213,7 +248,7 @@ def _matches(term: str, text: str, mesh: set[str]) -> bool:
 
 
 def test_searches_find_every_record_a_writer_cares_about() -> None:
-    [article] = load_watchlist(QUERIES)
+    article = _article("stem-cell-lbp")
     records = parse_efetch(DOMAIN_RECORDS.read_bytes(), "domain").articles
     labels = {row["pmid"]: row for row in map(json.loads, DOMAIN_LABELS.read_text().splitlines())}
     found_by: dict[str, set[str]] = {}
@@ -228,6 +263,22 @@ def test_searches_find_every_record_a_writer_cares_about() -> None:
         assert any(query.id in ids for ids in found_by.values()), query.id
     assert found_by["99000022"] >= {"stem-cells"}  # DREAM
     assert "exosomes" in found_by["99000119"] and "gene-therapy" in found_by["99000017"]
+
+
+def test_knee_oa_searches_find_every_record_a_writer_cares_about() -> None:
+    article = _article("knee-oa")
+    for query in article.queries:
+        validate_term(f'({query.term}) AND ("2026/09/01"[CRDT] : "2026/11/20"[CRDT])')
+    records = parse_efetch((KNEE_FIXTURES / "records.xml").read_bytes(), "knee").articles
+    labels = {row["pmid"]: row for row in map(json.loads, (KNEE_FIXTURES / "labels.jsonl").read_text().splitlines())}
+    found_by = {r.pmid: {q.id for q in article.queries
+                         if _matches(q.term, f"{r.title}\n{r.abstract_text}", {m.descriptor.lower() for m in r.mesh})}
+                for r in records}
+    wanted = [pmid for pmid, row in labels.items() if row["verdict"] in ("update", "review", "cited")]
+    assert not [pmid for pmid in wanted if not found_by.get(pmid)]
+    for query in article.queries:  # each search earns its place
+        assert any(query.id in ids for ids in found_by.values()), query.id
+    assert "knee-oa-orthobiologics" in found_by["34833411"]  # BMAC vs PRP vs HA: no "stem cell" in its title
 
 
 def test_matcher_is_not_vacuous() -> None:

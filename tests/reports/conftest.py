@@ -22,6 +22,8 @@ PERIOD_END = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 GENERATED_AT = datetime(2026, 11, 20, 6, 5, tzinfo=UTC)
 ARTICLE_TITLE = "Stem Cell Therapy for Chronic Low Back Pain Caused by Intervertebral Disc Degeneration"
 ARTICLE_URL = "https://example.org/articles/stem-cell-therapy-disc-degeneration"
+# the low-back-pain article's [topic] names for its interventions (queries/stem-cell-lbp/article.toml)
+INTERVENTION_LABELS = {"stem-cells": "Stem cells", "exosomes": "Exosomes/EVs", "gene-therapy": "Gene therapy"}
 QUERY_LABELS = {
     "stem-cells": "Stem cells for disc degeneration",
     "exosomes": "Exosomes / extracellular vesicles",
@@ -312,6 +314,7 @@ def golden_input() -> DigestInput:
         cited=cited,
         runs=_runs(),
         query_labels=QUERY_LABELS,
+        intervention_labels=INTERVENTION_LABELS,
         zero_result_warnings=(
             "Gene therapy for disc degeneration: 0 results for 21 days (usual interval 7 days)",
         ),

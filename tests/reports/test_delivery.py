@@ -123,7 +123,7 @@ def test_message_is_multipart_alternative(digest: Digest) -> None:
     msg = build_message(digest, _settings(25))
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    assert msg["Subject"] == "litwatch digest 2026-W47 — 5 items need action"
+    assert msg["Subject"] == "litwatch digest 2026-W47 — 4 items need action"
 
 
 def test_send_for_real_and_read_it_back(digest: Digest, smtp_server: tuple[SmtpInbox, int]) -> None:
@@ -134,12 +134,12 @@ def test_send_for_real_and_read_it_back(digest: Digest, smtp_server: tuple[SmtpI
     assert mail_from == "litwatch@example.org"
     assert rcpt_tos == ["writer@example.org", "editor@example.org"]
     received = email.message_from_bytes(raw, policy=email.policy.default)
-    assert received["Subject"] == "litwatch digest 2026-W47 — 5 items need action"
+    assert received["Subject"] == "litwatch digest 2026-W47 — 4 items need action"
     assert received["To"] == "writer@example.org, editor@example.org"
     assert received.get_content_type() == "multipart/alternative"
     plain = received.get_body(("plain",)).get_content()
     html = received.get_body(("html",)).get_content()
-    assert plain.startswith("# litwatch digest 2026-W47") and "Action needed: 5" in plain
+    assert plain.startswith("# litwatch digest 2026-W47") and "Action needed: 4" in plain
     assert html.startswith("<!DOCTYPE html>") and "Vadalà" in html  # UTF-8 survives the trip
 
 

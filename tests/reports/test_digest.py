@@ -20,6 +20,7 @@ from litwatch.reports.digest import (
     subject_line,
 )
 from litwatch.reports.items import split_reasons
+from litwatch.reports.links import record_url
 from litwatch.storage.records import (
     DESIGN_LABELS,
     DESIGN_ORDER,
@@ -29,7 +30,11 @@ from litwatch.storage.records import (
     Assessment,
     CitedStudyStatus,
     CommentCorrection,
+    QueryRunStats,
+    RunCounts,
+    RunSummary,
     StoredArticle,
+    is_placeholder_pmid,
 )
 from tests.reports.conftest import PERIOD_START, golden_input, stored
 from tests.reports.domain_records import domain_articles
@@ -81,18 +86,22 @@ def test_golden_input_sections(digest: Digest) -> None:
         "chen-2012",
         "dream-2025",
     ]  # retracted before mismatch
-    assert [i.pmid for i in digest.action_needed] == ["99000022", "99000118", "99000021"]
+    # each alert carries its study's record, which is then listed nowhere else
+    assert [c.record.pmid if c.record else None for c in digest.cited_alerts] == ["99000023", "99000022"]
+    assert [i.pmid for i in digest.action_needed] == ["99000118", "99000021"]
     assert [i.pmid for i in digest.worth_a_look] == ["99000012", "99000103", "99000027"]
-    assert len(digest.for_awareness) == 6
+    assert len(digest.for_awareness) == 5
     assert "99000002" not in {k[0] for k in digest.item_keys}  # already sent, unchanged
     assert len(digest.item_keys) == 12 + 2  # 12 records, 2 cited-study alerts
-    assert digest.headline == "Action needed: 5 — the article's evidence section should be updated"
+    assert digest.headline == "Action needed: 4 — the article's evidence section should be updated"
+    assert digest.tally == "12 records: 4 need action, 3 worth a look, 5 for awareness"
     assert digest.summary[0] == SummaryLine(
         "Cited study Chen et al. 2012 (endplate microvessels in diabetic rats): retracted",
-        "https://pubmed.ncbi.nlm.nih.gov/99000023/",
+        "https://doi.org/10.3892/etm.2012.868",  # a placeholder PMID: its DOI, not a missing PubMed page
         "",
+        "cited-chen-2012",
     )
-    assert subject_line(digest) == "litwatch digest 2026-W47 — 5 items need action"
+    assert subject_line(digest) == "litwatch digest 2026-W47 — 4 items need action"
 
 
 def test_one_item_per_pmid_with_every_query(digest: Digest) -> None:
@@ -217,14 +226,16 @@ def test_unassessed_record_is_worth_a_look() -> None:
 
 def test_item_fields_from_a_real_record(digest: Digest) -> None:
     item = next(i for i in digest.worth_a_look if i.pmid == "99000103")
-    assert item.pubmed_url == "https://pubmed.ncbi.nlm.nih.gov/99000103/"
+    assert item.placeholder and item.pubmed_url is None  # 99000103 is a placeholder: no PubMed page
+    assert item.url == "https://doi.org/10.1186/s12967-016-1109-0"
     assert item.doi and item.doi.url == "https://doi.org/10.1186/s12967-016-1109-0"
     assert [(t.text, t.url) for t in item.trials] == [
         ("NCT02097862", "https://clinicaltrials.gov/study/NCT02097862")
     ]
     assert (item.sample_size, item.follow_up) == ("n = 15", "12 months")
     assert item.badges == ("Clinical, non-randomised", "Human", "Stem cells")
-    dream = digest.action_needed[0]
+    dream = digest.cited_alerts[1].record
+    assert dream is not None
     assert dream.title_html.startswith("Intradiscal Mesenchymal Stromal Cell Therapy")
     assert dream.conclusion.endswith("Structural…")  # the source abstract stops there
 
@@ -241,10 +252,9 @@ def test_run_health(digest: Digest) -> None:
         == "Query Exosomes / extracellular vesicles failed in run 42: efetch: HTTP 502 Bad Gateway"
     )
     by_label = {q.label: q for q in health.queries}
-    assert (
-        by_label["Stem cells for disc degeneration"].found,
-        by_label["Stem cells for disc degeneration"].runs,
-    ) == (23, 3)
+    stem = by_label["Stem cells for disc degeneration"]
+    # never summed over runs (9 + 6 + 8): the last run's hits, and distinct records of the period
+    assert (stem.runs, stem.found_last_run, stem.new, stem.changed) == (3, 8, 5, 2)
     assert by_label["Exosomes / extracellular vesicles"].last_status == "success"
     assert health.zero_result_warnings[0].startswith(
         "Gene therapy for disc degeneration: 0 results for 21 days"
@@ -386,9 +396,15 @@ def test_period_label(start: datetime, first_record: datetime | None, label: str
 def test_action_list_links_and_names_the_paragraph(digest: Digest) -> None:
     by_text = {line.text: line for line in digest.summary}
     line = by_text[
-        "New Meta-analysis: Stem Cells Therapy as a Treatment for Discogenic Low Back Pain: A Systematic Review"
+        "New Meta-analysis (2025): Stem Cells Therapy as a Treatment for Discogenic Low Back Pain: A Systematic "
+        "Review"
     ]
-    assert line.url == "https://pubmed.ncbi.nlm.nih.gov/99000118/"
+    # a placeholder PMID without a DOI: a PubMed search for the title finds the real record
+    assert line.url == (
+        "https://pubmed.ncbi.nlm.nih.gov/?term=%22Stem+Cells+Therapy+as+a+Treatment+for+Discogenic+Low+Back+"
+        "Pain%3A+A+Systematic+Review%22%5BTitle%5D"
+    )
+    assert line.anchor == "pmid-99000118"
     assert line.touches == "Clinical evidence: stem cells reduce pain and improve function (+1 more)"
 
 
@@ -420,3 +436,86 @@ def test_a_cited_study_alert_is_reported_once_per_status() -> None:
     worse = dataclasses.replace(mismatch, status="retracted")
     later = build_digest(_input([], cited=[worse], already_sent=set(first.item_keys)))
     assert [c.status for c in later.cited_alerts] == ["retracted"]
+
+
+# --- counts that add up (issue 15, item 6) ---------------------------------------------------------------------
+
+
+def test_a_cited_study_and_its_record_are_one_entry_counted_once() -> None:
+    # DREAM: the cited study's record is in the digest (verdict "cited") and the study has a citation mismatch.
+    # It used to be listed under the alert, again under "For awareness", and counted in both.
+    mismatch = CitedStudyStatus("dream-2025", "DREAM", "99000022", "mismatch", ("journal differs",), T0)
+    rows = [_row("99000022", "cited", cited_study="dream-2025"), _row("99000021", "update")]
+    d = build_digest(_input(rows, cited=[mismatch]))
+    assert [c.record.pmid if c.record else None for c in d.cited_alerts] == ["99000022"]
+    listed = [i.pmid for i in (*d.action_needed, *d.worth_a_look, *d.for_awareness)]
+    assert listed == ["99000021"]
+    assert d.action_count == 2 and d.counts.records == 2
+    assert d.tally == "2 records: 2 need action, 0 worth a look, 0 for awareness"
+    assert [c.url for c in d.cited_studies] == [d.cited_alerts[0].record.url]  # the table links the same record
+
+
+def test_a_changed_cited_record_with_an_alert_is_one_action() -> None:
+    mismatch = CitedStudyStatus("dream-2025", "DREAM", "99000022", "mismatch", (), T0)
+    changed = _row("99000022", "cited", cited_study="dream-2025", changed=T0 + timedelta(days=1))
+    d = build_digest(_input([changed], cited=[mismatch]))
+    assert d.action_needed == () and d.action_count == 1
+    assert d.headline.startswith("Action needed: 1 ")
+    assert subject_line(d).endswith("1 item needs action")
+
+
+@pytest.mark.parametrize("cited_pmid", ["99000022", None])
+def test_sections_add_up_to_the_records(cited_pmid: str | None) -> None:
+    rows = [
+        _row("99000021", "update"),
+        _row("99000027", "review", "protocol"),
+        _row("99000019", "fyi", "other"),
+        _row("99000022", "cited", cited_study="dream-2025"),
+    ]
+    alert = CitedStudyStatus("dream-2025", "DREAM", cited_pmid, "not-found" if cited_pmid is None else "retracted")
+    d = build_digest(_input(rows, cited=[alert]))
+    c = d.counts
+    assert c.action + c.worth + c.awareness == c.records + c.cited_without_record
+    assert c.records == 4  # four distinct records, each in one section
+    tail = "" if cited_pmid else " and 1 cited study"
+    assert d.tally == f"4 records{tail}: {c.action} need action, {c.worth} worth a look, {c.awareness} for awareness"
+
+
+def test_new_in_the_action_list_carries_the_publication_year() -> None:
+    # 99000025 is a 2015 paper new to PubMed's index (placeholder PMID, shifted Entrez date): "New" alone misleads
+    d = build_digest(_input([_row("99000021", "update")]))
+    assert d.summary[0].text.startswith("New RCT (2025): ")
+
+
+def test_run_health_counts_distinct_records_not_sums_over_runs() -> None:
+    # two runs of one search that each found the same 3 records: 3 records, not 6
+    start = PERIOD_START + timedelta(hours=1)
+    runs = [
+        RunSummary(n, "fetch", "cron", "success", start + timedelta(days=n), start + timedelta(days=n, seconds=9),
+                   RunCounts(3, 3 if n == 1 else 0, 0, 0 if n == 1 else 3),
+                   queries=(QueryRunStats("stem-cells", None, None, "success",
+                                          RunCounts(3, 3 if n == 1 else 0, 0, 0 if n == 1 else 3)),))
+        for n in (1, 2)
+    ]
+    rows = [_row(p, "fyi", "other", first=start + timedelta(days=1)) for p in ("99000019", "99000021", "99000027")]
+    row = build_digest(_input(rows, runs=runs)).run_health.queries[0]
+    assert (row.runs, row.found_last_run, row.new, row.changed) == (2, 3, 3, 0)
+
+
+@pytest.mark.parametrize(
+    ("pmid", "doi", "url"),
+    [
+        ("25054402", "10.1/x", "https://pubmed.ncbi.nlm.nih.gov/25054402/"),  # real: PubMed, whatever the DOI
+        ("99000021", "10.1016/j.inpm.2025.100611", "https://doi.org/10.1016/j.inpm.2025.100611"),
+        ("99000118", None, "https://pubmed.ncbi.nlm.nih.gov/?term=%22A+B%22%5BTitle%5D"),
+    ],
+)
+def test_a_placeholder_pmid_links_by_doi(pmid: str, doi: str | None, url: str) -> None:
+    assert record_url(pmid, doi, "A B") == url
+    assert is_placeholder_pmid(pmid) is pmid.startswith("99")
+
+
+def test_the_digest_says_its_pmids_are_placeholders_only_when_they_are(digest: Digest) -> None:
+    assert digest.placeholder_note.startswith("Real abstracts; placeholder PMIDs")
+    real = build_digest(_input([_row("26552484", "fyi", "other")]))
+    assert real.placeholder_note == "" and real.for_awareness[0].url == "https://pubmed.ncbi.nlm.nih.gov/26552484/"

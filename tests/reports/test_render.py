@@ -20,6 +20,7 @@ from litwatch.storage.records import AbstractSection, Accession, Article, Assess
 from tests.reports.conftest import golden_input
 
 GOLDEN = Path(__file__).parent / "golden"
+IN_PAGE = re.compile(r"#(pmid|cited)-[0-9A-Za-z_-]+")  # the action list's jumps to the cards below
 REGEN = os.environ.get("LITWATCH_REGEN_GOLDEN") == "1"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -84,7 +85,7 @@ def test_html_is_a_complete_email_safe_page(digest: Digest) -> None:
     collected = _Collector()
     collected.feed(page)
     assert "script" not in collected.tags and "img" not in collected.tags
-    assert all(h.startswith("https://") for h in collected.hrefs), collected.hrefs
+    assert all(h.startswith("https://") or IN_PAGE.fullmatch(h) for h in collected.hrefs), collected.hrefs
     # dark-mode safety: every block (body, td) that sets a text colour sets its background too, and vice versa
     blocks = [style for tag, style in collected.styles if tag in ("body", "td", "table")]
     coloured = [s for s in blocks if re.search(r"(^|;)color:", s) or "background-color:" in s]
@@ -98,8 +99,10 @@ def test_json_is_stable_and_complete(digest: Digest) -> None:
     data = json.loads(render_json(digest))
     assert data["format"] == "litwatch-digest/1"
     assert data["week"] == "2026-W47" and data["period_end"] == "2026-11-20T06:00:00+00:00"
-    assert data["action_count"] == 5 and data["run_health_ok"] is False
-    assert [i["pmid"] for i in data["action_needed"]] == ["99000022", "99000118", "99000021"]
+    assert data["action_count"] == 4 and data["run_health_ok"] is False
+    assert data["tally"] == "12 records: 4 need action, 3 worth a look, 5 for awareness"
+    assert [i["pmid"] for i in data["action_needed"]] == ["99000118", "99000021"]
+    assert [c["record"]["pmid"] for c in data["cited_alerts"]] == ["99000023", "99000022"]
     assert render_json(digest) == json.dumps(data, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -190,7 +193,7 @@ def test_hostile_title_is_inert_in_html() -> None:
     assert "https://clinicaltrials.gov/study/NCT01234567" in page and "NCT1 javascript" not in page
     collected = _Collector()
     collected.feed(page)
-    assert all(h.startswith("https://") for h in collected.hrefs)
+    assert all(h.startswith("https://") or IN_PAGE.fullmatch(h) for h in collected.hrefs)
     assert set(collected.tags) <= {
         "html",
         "head",
@@ -254,3 +257,22 @@ def test_html_folds_signals_into_small_print(digest: Digest) -> None:
     assert "signal:" not in page
     assert "How it was judged: Condition: discogenic low back pain; title: randomised; no study population" in page
     assert "<strong>Why:</strong> Randomised sham-controlled trial in humans" in page
+
+
+def test_html_action_list_jumps_to_the_cards_which_say_when_pubmed_added_them(digest: Digest) -> None:
+    page = render_html(digest)
+    collected = _Collector()
+    collected.feed(page)
+    jumps = [h[1:] for h in collected.hrefs if h.startswith("#")]
+    ids = {v for k, v in collected.attrs if k == "id"}
+    assert len(jumps) == len(digest.summary) and set(jumps) <= ids  # every action line lands on its card
+    assert "added to PubMed 2026-10-31" in page  # the Entrez date, as the Markdown shows it
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/26552484/"' in page  # a real PMID links to PubMed
+
+
+@pytest.mark.parametrize("render", [render_html, render_markdown, render_json,
+                                    lambda d: render_atom(d, "https://example.org/feed.atom")])
+def test_placeholder_pmids_link_by_doi_never_to_a_missing_pubmed_page(digest: Digest, render) -> None:
+    text = render(digest)
+    assert "pubmed.ncbi.nlm.nih.gov/99" not in text  # 99000001+ are placeholders: no such PubMed page
+    assert "https://doi.org/10.1016/j.inpm.2025.100611" in text

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from litwatch.storage.engine import make_engine
 from litwatch.storage.migrate import upgrade
-from litwatch.storage.records import AbstractSection, Article, Author, PublicationType
+from litwatch.storage.records import AbstractSection, Article, Assessment, Author, PublicationType
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 
@@ -40,6 +40,15 @@ def article(pmid: str, version: int = 1, title: str | None = None, **extra: obje
         publication_types=(PublicationType(ui="D016428", name="Journal Article"),),
         **extra,  # type: ignore[arg-type]
     )
+
+
+def assessment(pmid: str, verdict: str = "review", ruleset: str = "r1", content_hash: str = "",
+               article: str = "stem-cell-lbp") -> Assessment:
+    """A verdict on record `pmid` for one watched article (`article`, its slug)."""
+    return Assessment(pmid=pmid, verdict=verdict, design="rct", population="human",  # type: ignore[arg-type]
+                      condition="discogenic-lbp", reasons=("randomized controlled trial in humans",),
+                      ruleset_version=ruleset, content_hash=content_hash, interventions=("stem-cells",),
+                      claims=("safety",), sample_size=60, follow_up_months=24.0, article=article)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,29 @@ def test_disk_full_is_a_clear_error_and_rolls_back(sqlite_url: str) -> None:
 
 def test_safe_url_hides_password() -> None:
     assert safe_url("postgresql+psycopg://u:pw@h:5432/d") == "postgresql+psycopg://u:***@h:5432/d"
+
+
+def test_open_existing_creates_no_file_and_no_folder(tmp_path: Path) -> None:
+    """Commands that only read must not turn a mistyped path into an empty database that has "no runs yet"."""
+    from litwatch.storage.engine import NoDatabaseError, open_existing
+
+    target = tmp_path / "dtaa" / "litwatch.sqlite"
+    with pytest.raises(NoDatabaseError, match=rf"^no database at {re.escape(str(target))} \(a first `litwatch run`"):
+        open_existing(f"sqlite:///{target}")
+    assert not (tmp_path / "dtaa").exists()
+    upgrade(f"sqlite:///{tmp_path / 'real.sqlite'}")
+    open_existing(f"sqlite:///{tmp_path / 'real.sqlite'}").dispose()
+
+
+@pytest.mark.parametrize(("url", "path"), [
+    ("sqlite:////data/litwatch.sqlite", "/data/litwatch.sqlite"),
+    ("sqlite:///relative/db.sqlite", "relative/db.sqlite"),
+    ("sqlite:///file:/data/db.sqlite?mode=ro&uri=true", "/data/db.sqlite"),
+    ("sqlite://", None),
+    ("sqlite:///:memory:", None),
+    ("postgresql+psycopg://u:pw@host/db", None),
+])
+def test_sqlite_file_names_the_file_a_url_points_at(url: str, path: str | None) -> None:
+    from litwatch.storage.engine import sqlite_file
+
+    assert sqlite_file(url) == (Path(path) if path else None)

@@ -32,7 +32,7 @@ def _tables(url: str) -> set[str]:
 
 def test_upgrade_empty_to_head_matches_models(db_url: str) -> None:
     assert current(db_url) is None
-    assert upgrade(db_url) == head() == "0003"
+    assert upgrade(db_url) == head() == "0004"
     assert _tables(db_url) == INGESTION | ASSESSMENT | BACKFILL
     engine = make_engine(db_url)
     with engine.connect() as conn:
@@ -86,9 +86,10 @@ def test_downgrade_one_step_then_up_again(db_url: str) -> None:
     engine = make_engine(db_url)
     with session_scope(engine) as s:
         upsert_articles(s, [article("1")], at(0))
+    assert downgrade(engine) == "0003"
     assert downgrade(engine) == "0002"
     assert current(engine) == "0002"
-    assert _tables(db_url) == INGESTION | ASSESSMENT  # only the newest revision's tables went
+    assert _tables(db_url) == INGESTION | ASSESSMENT  # only the backfill revision's table went
     assert downgrade(engine) == "0001"
     assert _tables(db_url) == INGESTION
     with engine.connect() as conn:  # (get_article needs the assessment tables, so count by hand)
@@ -104,7 +105,7 @@ def test_head_revision_constant_matches_the_scripts() -> None:
 
 
 _PROBE = (
-    "import sys; from storage.migrate import upgrade; rev = upgrade(sys.argv[1]); "
+    "import sys; from litwatch.storage.migrate import upgrade; rev = upgrade(sys.argv[1]); "
     "print(rev, 'alembic' in sys.modules)"
 )
 
@@ -122,3 +123,31 @@ def test_upgrade_at_head_never_imports_alembic(db_url: str) -> None:
     downgrade(db_url)
     assert probe() == f"{HEAD_REVISION} True"  # one revision behind: Alembic upgrades it
     assert current(db_url) == HEAD_REVISION
+
+
+def test_upgrade_to_per_article_moves_verdicts_checks_and_digests_to_the_one_article(db_url: str) -> None:
+    """0004: rows written when litwatch watched one article belong to it (stem-cell-lbp) after the upgrade, and the
+    same record can then carry a verdict per article."""
+    from litwatch.storage.repository import latest_assessments, save_assessment
+    from tests.storage.conftest import assessment
+
+    assert upgrade(db_url, "0003") == "0003"
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        upsert_articles(s, [article("1")], at(0))
+        s.execute(sa.text(
+            "insert into assessments (pmid, content_hash, record_version, ruleset_version, verdict, design, "
+            "population, condition, interventions, claims, reasons, assessed_at) values ('1', "
+            "(select content_hash from articles where pmid = '1'), 1, 'r1', 'update', 'rct', 'human', 'x', "
+            "'[]', '[]', '[]', :at)"), {"at": at(1).replace(tzinfo=None)})
+        s.execute(sa.text("insert into cited_checks (study_id, label, status, notes, checked_at) values "
+                          "('dream-2025', 'DREAM', 'unchanged', '[]', :at)"), {"at": at(1).replace(tzinfo=None)})
+    assert upgrade(engine) == "0004"
+    with session_scope(engine) as s:
+        for table in ("assessments", "cited_checks"):
+            assert s.execute(sa.text(f"select article from {table}")).scalars().all() == ["stem-cell-lbp"]
+        save_assessment(s, assessment("1", verdict="fyi", article="knee-oa"), at(2))
+    with session_scope(engine) as s:
+        latest = latest_assessments(s, "1")
+        assert {slug: a.verdict for slug, a in latest.items()} == {"knee-oa": "fyi", "stem-cell-lbp": "update"}
+    engine.dispose()

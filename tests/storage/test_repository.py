@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -29,6 +30,7 @@ from litwatch.storage.repository import (
     get_watermark,
     last_digest,
     latest_assessment,
+    latest_assessments,
     latest_cited_checks,
     list_runs,
     mark_deleted,
@@ -55,6 +57,10 @@ def s(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+LBP = "stem-cell-lbp"
+LBP_QUERIES = ("stem-cells", "exosomes", "gene-therapy")
+
+
 def _run(s: Session, hours: float = 0) -> int:
     return start_run(
         s, kind="fetch", trigger="manual", window_start=None, window_end=None, started_at=at(hours)
@@ -77,6 +83,7 @@ def _assessment(
         claims=("safety",),
         sample_size=60,
         follow_up_months=24.0,
+        article="stem-cell-lbp",
     )
 
 
@@ -181,7 +188,8 @@ def test_mark_deleted(s: Session) -> None:
     assert mark_deleted(s, ["1", "404"], at(1)) == 1
     assert mark_deleted(s, ["1"], at(2)) == 0  # already flagged
     assert get_article(s, "1").deleted and not get_article(s, "2").deleted  # type: ignore[union-attr]
-    assert [a.article.pmid for a in articles_needing_assessment(s, "r1")] == ["2"]
+    record_hits(s, _run(s), "stem-cells", ["1", "2"])
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r1", LBP, LBP_QUERIES)] == ["2"]
     upsert_articles(s, [article("1")], at(3))  # PubMed serves it again: alive
     assert not get_article(s, "1").deleted  # type: ignore[union-attr]
 
@@ -303,22 +311,47 @@ def test_query_stats(s: Session) -> None:
 
 def test_assessments_kept_per_content_and_ruleset(s: Session) -> None:
     upsert_articles(s, [article("1"), article("2")], at(0))
-    assert [a.article.pmid for a in articles_needing_assessment(s, "r1")] == ["1", "2"]
+    record_hits(s, _run(s), "stem-cells", ["1", "2"])
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r1", LBP, LBP_QUERIES)] == ["1", "2"]
     assert save_assessment(s, _assessment("1"), at(1)) is True
     assert save_assessment(s, _assessment("1", verdict="update"), at(2)) is False  # same pmid, hash, ruleset
-    assert [a.article.pmid for a in articles_needing_assessment(s, "r1")] == ["2"]
-    assert [a.article.pmid for a in articles_needing_assessment(s, "r2", limit=1)] == ["1"]
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r1", LBP, LBP_QUERIES)] == ["2"]
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r2", LBP, LBP_QUERIES, limit=1)] == ["1"]
 
     upsert_articles(s, [article("1", title="changed")], at(3))  # new content: needs assessing again
-    assert [a.article.pmid for a in articles_needing_assessment(s, "r1")] == ["2", "1"]
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r1", LBP, LBP_QUERIES)] == ["2", "1"]
     assert save_assessment(s, _assessment("1", verdict="update"), at(4)) is True
-    latest = latest_assessment(s, "1")
+    latest = latest_assessment(s, "1", LBP)
     assert latest is not None
     assert (latest.verdict, latest.content_hash) == ("update", article("1", title="changed").content_hash)
     assert latest == _assessment("1", verdict="update", content_hash=latest.content_hash)
     assert [a.verdict for a in assessment_history(s, "1")] == ["review", "update"]
     assert get_article(s, "1").assessment == latest  # type: ignore[union-attr]
-    assert latest_assessment(s, "2") is None
+    assert latest_assessment(s, "2", LBP) is None
+
+
+def test_verdicts_are_kept_per_article(s: Session) -> None:
+    """One record, two watched articles: two verdicts, neither hiding the other; a record only one article's
+    searches found needs assessing for that article alone; an article added later gets the stored records its
+    searches found."""
+    upsert_articles(s, [article("1"), article("2")], at(0))
+    run = _run(s)
+    record_hits(s, run, "stem-cells", ["1", "2"])
+    record_hits(s, run, "knee-msc", ["1"])
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r1", "knee-oa", ["knee-msc"])] == ["1"]
+    save_assessment(s, _assessment("1", verdict="update"), at(1))
+    assert [a.article.pmid for a in articles_needing_assessment(s, "r1", "knee-oa", ["knee-msc"])] == ["1"]
+    save_assessment(s, replace(_assessment("1", verdict="fyi"), article="knee-oa"), at(2))
+    assert articles_needing_assessment(s, "r1", "knee-oa", ["knee-msc"]) == []
+    assert {k: a.verdict for k, a in latest_assessments(s, "1").items()} == {"knee-oa": "fyi", LBP: "update"}
+    assert latest_assessment(s, "1", LBP).verdict == "update"  # type: ignore[union-attr]
+    both = get_article(s, "1")
+    assert both is not None and both.assessment is None  # two articles judged it: no single verdict to show
+    assert [a.article for a in both.assessments] == ["knee-oa", LBP]
+    assert get_article(s, "1", "knee-oa").assessment.verdict == "fyi"  # type: ignore[union-attr]
+    assert [a.article.pmid for a in changed_between(s, at(-1), at(3), "knee-oa", ["knee-msc"])] == ["1"]
+    with pytest.raises(ValueError, match="names no watched article"):
+        save_assessment(s, replace(_assessment("2"), article=""), at(3))
 
 
 def test_changed_between_window_and_hydration(s: Session) -> None:
@@ -341,24 +374,27 @@ def test_changed_between_window_and_hydration(s: Session) -> None:
 def test_cited_checks_latest_per_study(s: Session) -> None:
     upsert_articles(s, [article("100")], at(0))
     run = _run(s)
-    save_cited_check(s, CitedStudyStatus("dream-2025", "DREAM", "100", "unchanged", (), at(1)), run)
+    save_cited_check(s, CitedStudyStatus("dream-2025", "DREAM", "100", "unchanged", (), at(1), LBP), run)
     save_cited_check(
-        s, CitedStudyStatus("zhang-2023", "Zhang 2023", None, "not-found", ("no PMID",), at(1)), None
+        s, CitedStudyStatus("zhang-2023", "Zhang 2023", None, "not-found", ("no PMID",), at(1), LBP), None
     )
-    later = CitedStudyStatus("dream-2025", "DREAM", "100", "retracted", ("RetractionIn PMID 123",), at(2))
+    later = CitedStudyStatus("dream-2025", "DREAM", "100", "retracted", ("RetractionIn PMID 123",), at(2), LBP)
     save_cited_check(s, later, run)
-    assert latest_cited_checks(s) == [
+    save_cited_check(s, CitedStudyStatus("whittle-2025", "Cochrane", None, "unchanged", (), at(3), "knee-oa"), run)
+    assert latest_cited_checks(s, LBP) == [
         later,
-        CitedStudyStatus("zhang-2023", "Zhang 2023", None, "not-found", ("no PMID",), at(1)),
+        CitedStudyStatus("zhang-2023", "Zhang 2023", None, "not-found", ("no PMID",), at(1), LBP),
     ]
+    assert [c.study_id for c in latest_cited_checks(s, "knee-oa")] == ["whittle-2025"]
     hashes = s.execute(sa.text("select content_hash from cited_checks where pmid = '100'")).scalars().all()
     assert hashes == [article("100").content_hash] * 2
 
 
 def test_digest_bookkeeping(s: Session) -> None:
-    assert last_digest(s) is None and unsent_digests(s) == [] and sent_item_keys(s) == set()
+    assert last_digest(s) is None and unsent_digests(s) == [] and sent_item_keys(s, LBP) == set()
     d1 = record_digest(
         s,
+        article=LBP,
         period_start=at(0),
         period_end=at(168),
         created_at=at(169),
@@ -367,6 +403,7 @@ def test_digest_bookkeeping(s: Session) -> None:
     )
     d2 = record_digest(
         s,
+        article=LBP,
         period_start=at(168),
         period_end=at(336),
         created_at=at(337),
@@ -376,10 +413,12 @@ def test_digest_bookkeeping(s: Session) -> None:
     mark_digest_failed(s, d1, "smtp 127.0.0.1:25: connection refused")
     assert [d.id for d in unsent_digests(s)] == [d1, d2]
     assert unsent_digests(s)[0].error == "smtp 127.0.0.1:25: connection refused"
-    assert sent_item_keys(s) == set()
+    assert sent_item_keys(s, LBP) == set()
     mark_digest_sent(s, d1, at(340), ["editor@example.org"])
     assert [d.id for d in unsent_digests(s)] == [d2]
-    assert sent_item_keys(s) == {("1", "h1"), ("2", "h2")}
+    assert sent_item_keys(s, LBP) == {("1", "h1"), ("2", "h2")}
+    assert sent_item_keys(s, "knee-oa") == set()  # another article's digest still carries those records
+    assert last_digest(s, article="knee-oa") is None and unsent_digests(s, "knee-oa") == []
     sent = last_digest(s, sent_only=True)
     assert sent is not None
     assert (sent.id, sent.sent_at, sent.recipients, sent.error) == (
@@ -392,3 +431,38 @@ def test_digest_bookkeeping(s: Session) -> None:
     assert last_digest(s).id == d2  # type: ignore[union-attr]
     with pytest.raises(KeyError, match="no digest 999"):
         mark_digest_sent(s, 999, at(1), [])
+
+
+# --- counts that add up: distinct records per run -------------------------------------------------------------
+
+
+def _search(s: Session, run: int, query_id: str, arts: list, hours: float) -> RunCounts:
+    start_query_run(s, run, query_id, None, None)
+    stored = upsert_articles(s, arts, at(hours), run_id=run)
+    record_hits(s, run, query_id, [a.pmid for a in arts])
+    finish_query_run(s, run, query_id, status="success", counts=stored.counts, error=None)
+    return stored.counts
+
+
+def test_a_record_two_searches_find_in_one_run_is_new_once_never_unchanged(s: Session) -> None:
+    run = _run(s)
+    first = _search(s, run, "exosomes", [article("1"), article("2")], 0.1)
+    second = _search(s, run, "stem-cells", [article("1"), article("2"), article("3")], 0.2)
+    assert (first.found, first.new, first.unchanged) == (2, 2, 0)
+    # found by both, and new to the run for both: never "unchanged" because the first search just stored it
+    assert (second.found, second.new, second.unchanged) == (3, 3, 0)
+    finish_run(s, run, status="success", finished_at=at(0.5), error=None, warnings=[])
+    summary = get_run(s, run)
+    assert summary is not None
+    assert summary.counts == RunCounts(found=3, new=3)  # distinct records: each counted once
+    later = _run(s, 24)
+    again = _search(s, later, "exosomes", [article("1")], 24.1)
+    assert (again.new, again.unchanged) == (0, 1)  # first stored by an earlier run: unchanged now
+
+
+def test_upsert_reports_only_its_own_inserts_as_new_pmids(s: Session) -> None:
+    run = _run(s)
+    upsert_articles(s, [article("1")], at(0.1), run_id=run)
+    result = upsert_articles(s, [article("1"), article("2")], at(0.2), run_id=run)
+    assert result.new_pmids == ("2",)  # what this batch inserted: the runner assesses these
+    assert result.counts.new == 2

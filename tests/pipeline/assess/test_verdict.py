@@ -28,6 +28,7 @@ from tests.conftest import DOMAIN_LABELS, DOMAIN_RECORDS, eutils, third_party
 
 ARTICLE_TOML = Path(__file__).resolve().parents[3] / "queries" / "stem-cell-lbp" / "article.toml"
 PROFILE: WatchedArticle = load_article(ARTICLE_TOML)
+TOPIC = PROFILE.topic
 DOMAIN = {a.pmid: a for a in parse_efetch(DOMAIN_RECORDS.read_bytes(), "domain").articles}
 LABELS = [json.loads(line) for line in DOMAIN_LABELS.read_text().splitlines()]
 # labels.jsonl design names → the designs classify() may give (borderline: either of a set)
@@ -180,7 +181,7 @@ def test_traps(article: Article, design: str, verdict: str) -> None:
     (art("Gene therapy in a rabbit model of disc degeneration"), "animal"),
 ])
 def test_population(article: Article, population: str) -> None:
-    assert classify(article).population == population
+    assert classify(article, topic=TOPIC).population == population
 
 
 @pytest.mark.parametrize(("abstract", "n", "months"), [
@@ -191,7 +192,7 @@ def test_population(article: Article, population: str) -> None:
     ("Anti-EBNA-1 antibody levels in RRMS patients fell.", None, None),
 ])
 def test_numbers(abstract: str, n: int | None, months: float | None) -> None:
-    c = classify(art("Mesenchymal stem cells for discogenic pain", abstract))
+    c = classify(art("Mesenchymal stem cells for discogenic pain", abstract), topic=TOPIC)
     assert (c.sample_size, c.follow_up_months) == (n, months)
 
 
@@ -264,7 +265,7 @@ def test_real_off_topic_records(file: str, pmid: str, design: str, verdict: str)
 
 def test_retracted_publication_flag_from_real_record() -> None:
     record = _fixture("fatcat__extract_retracted_and_notices.xml")["8863847"]
-    c = classify(record)
+    c = classify(record, topic=TOPIC)
     assert c.retracted and "flagged as a retracted publication" in c.signals
 
 
@@ -312,9 +313,10 @@ def test_guards_never_hide_a_match_on_real_records() -> None:
 
 def test_gene_silencing_names_keep_their_case() -> None:
     c = classify(art("siSTING attenuates nucleus pulposus degeneration in intervertebral disc degeneration",
-                     "We silenced STING with siSTING in rats."))
+                     "We silenced STING with siSTING in rats."), topic=TOPIC)
     assert "gene-therapy" in c.interventions
-    single = classify(art("A single injection for intervertebral disc degeneration", "Simple and single."))
+    single = classify(art("A single injection for intervertebral disc degeneration", "Simple and single."),
+                      topic=TOPIC)
     assert "gene-therapy" not in single.interventions
 
 
@@ -325,7 +327,7 @@ def test_a_huge_abstract_is_read_only_as_far_as_the_cap() -> None:
     tail = " 120 patients were randomized to mesenchymal stem cells or saline; double-blind; 24-month follow-up."
     huge = art("Disc degeneration imaging", head + tail * 10_000)
     assert len(huge.abstract_text) > 1_000_000
-    uncapped = classify(huge, txt.Text(huge.title, huge.abstract_text, ""))
+    uncapped = classify(huge, txt.Text(huge.title, huge.abstract_text, ""), topic=TOPIC)
     assert (uncapped.design, uncapped.sample_size) == ("rct", 120)
     capped = art("Disc degeneration imaging", head[: txt.MAX_ABSTRACT_CHARS])
     assert txt.Text.of(huge).abstract == txt.Text.of(capped).abstract

@@ -9,9 +9,17 @@ from collections.abc import Callable
 
 import pytest
 
-from litwatch.pipeline.errors import EutilsRequestError, EutilsTransientError, QueryError
+from litwatch.pipeline.errors import (
+    EutilsError,
+    EutilsInterrupted,
+    EutilsRequestError,
+    EutilsTransientError,
+    EutilsUnreachable,
+    QueryError,
+)
 from litwatch.pipeline.ncbi import EutilsClient, RateLimiter, SearchResult, shared_rate_limiter
 from litwatch.pipeline.replay import Corpus, ReplayServer
+from tests.conftest import free_port
 from tests.pipeline.ncbi.conftest import KEY, TOPIC, WINDOW
 
 
@@ -147,14 +155,92 @@ def test_read_timeouts_are_retried(server: ReplayServer, make_client: Callable[.
         client.count("disc*")
 
 
-def test_connection_refused_is_transient(make_client: Callable[..., EutilsClient]) -> None:
-    stopped = ReplayServer(Corpus({}), rate_limit=None).start()
-    url = stopped.base_url
-    stopped.stop()
+def _closed_port_url() -> str:
+    """An E-utilities URL on 127.0.0.1 where nothing listens: a port just handed out and closed again."""
+    return f"http://127.0.0.1:{free_port()}/entrez/eutils/"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "reason"),
+    [
+        (None, "connection refused"),
+        ("http://litwatch-nonexistent.invalid/entrez/eutils/",
+         "host name litwatch-nonexistent.invalid does not resolve"),
+    ],
+)
+def test_unreachable_before_any_answer_fails_at_once_with_one_line(
+    make_client: Callable[..., EutilsClient], base_url: str | None, reason: str
+) -> None:
+    url = base_url or _closed_port_url()
+    client = make_client(base_url=url, max_attempts=6)
+    with pytest.raises(EutilsUnreachable) as failure:
+        client.count("disc*", WINDOW, query_id="exosomes")
+    assert str(failure.value) == f"cannot reach NCBI at {url}: {reason} — check [ncbi] base_url or the network"
+    assert client.requests_made == 1 and client._sleep == []  # type: ignore[attr-defined]
+
+
+def test_connection_refused_after_an_answer_is_transient(server: ReplayServer) -> None:
+    corpus_server = ReplayServer(Corpus({}), rate_limit=None).start()
+    client = EutilsClient(corpus_server.base_url, email="dev@example.org", tool="t", max_attempts=3,
+                          backoff_base=0.001, rate_limiter=RateLimiter(1000), sleep=lambda _s: None)
+    assert client.count("disc*") == 0  # NCBI answered once: from now on a refusal is a blip, retried
+    corpus_server.stop()
     with pytest.raises(
         EutilsTransientError, match=r"esearch count for .* failed after 3 attempts: connection error"
     ):
-        make_client(base_url=url).count("disc*")
+        client.count("disc*")
+    assert client.requests_made == 4
+
+
+def test_retry_warnings_name_the_saved_search_not_its_term(
+    server: ReplayServer, make_client: Callable[..., EutilsClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(max_attempts=3, max_in_flight=2)
+    caplog.set_level(logging.WARNING, logger="litwatch.pipeline.ncbi.client")
+    server.faults.inject("esearch", "503", times=1)
+    result = client.search(TOPIC, WINDOW, query_id="exosomes")
+    server.faults.inject("efetch", "503", times=1)
+    list(client.fetch_batches(result, 20, query_id="exosomes"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith(f"query=exosomes esearch for {WINDOW}: HTTP 503"), messages
+    assert messages[1].startswith("query=exosomes efetch batch "), messages
+    assert not any("disc*" in m for m in messages)
+
+
+# ---- interrupts (Ctrl-C) ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("max_in_flight", [1, 2])
+def test_interrupt_ends_a_backoff_at_once_and_nothing_is_retried_after_it(
+    server: ReplayServer, max_in_flight: int
+) -> None:
+    # The default wait (no sleep hook) and a backoff of minutes: only the interrupt can end the wait in time.
+    client = EutilsClient(server.base_url, email="dev@example.org", tool="t", max_attempts=6, backoff_base=300,
+                          backoff_max=300, rate_limiter=RateLimiter(1000), max_in_flight=max_in_flight)
+    result = client.search(TOPIC, WINDOW)
+    server.faults.inject("efetch", "503", times=None)
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            list(client.fetch_batches(result, 20))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=fetch, daemon=True)  # daemon: a failing test must not hang the session
+    worker.start()
+    polls = 0
+    while server.stats.requests.get("efetch", 0) < max_in_flight:  # each efetch in flight failed once: backing off
+        polls += 1
+        assert polls < 6000, "the efetch requests never reached the server"  # a generous bound (~60 s)
+        threading.Event().wait(0.01)
+    made = client.requests_made
+    client.interrupt()
+    worker.join(timeout=60)  # generous: without the interrupt the backoff alone is 150-300 s
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], EutilsError), outcome
+    assert client.requests_made == made  # no attempt after the interrupt
+    with pytest.raises(EutilsInterrupted):
+        client.count("disc*")
 
 
 def test_other_4xx_fail_at_once(server: ReplayServer, make_client: Callable[..., EutilsClient]) -> None:

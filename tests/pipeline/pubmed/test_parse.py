@@ -577,3 +577,12 @@ def test_any_text_round_trips(title: str, abstract: str) -> None:
     expected = normalise_ws(abstract)
     assert [s.text for s in article.abstract] == ([expected] if expected else [])
     assert "<" not in article.title_html
+
+
+def test_a_host_name_in_the_journal_element_is_not_a_journal_name() -> None:
+    # Some domain records were assembled from publishers' pages: Journal/Title holds "stemcellres.biomedcentral.com"
+    # or "journals.lww.com". A digest must not print a host name as the journal; a real title stays.
+    by_pmid = {a.pmid: a for a in parse_efetch(DOMAIN_RECORDS.read_bytes(), "domain").articles}
+    assert (by_pmid["99000012"].journal, by_pmid["99000013"].journal) == ("", "")
+    assert by_pmid["99000014"].journal == "International Orthopaedics (SICOT)"
+    assert not any(re.fullmatch(r"[\w-]+(\.[\w-]+)+", a.journal) for a in by_pmid.values())
