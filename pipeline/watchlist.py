@@ -20,6 +20,7 @@ from .pubmed import validate_term
 from .pubmed.term import TermSyntaxError
 
 ARTICLE_FILE = "article.toml"
+KNOWN_FILE = "known.toml"  # papers the searches must find (`litwatch searches test`); not a saved search
 # Kinds of evidence that touch a claim (article.toml `watch_for`); pipeline.assess maps papers onto them.
 EVIDENCE_KINDS: tuple[str, ...] = (
     "synthesis", "rct", "clinical", "long-term", "safety", "protocol", "regulatory", "preclinical",
@@ -123,6 +124,19 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class KnownPaper:
+    """A paper the article's searches must find (`known.toml` `[[papers]]`): by PMID or DOI (at least one)."""
+
+    pmid: str | None
+    doi: str | None
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"PMID {self.pmid}" if self.pmid else f"doi {self.doi}"
+
+
+@dataclass(frozen=True)
 class WatchedArticle:
     slug: str
     title: str
@@ -136,6 +150,7 @@ class WatchedArticle:
     # already be in it (review, not update). None: every new trial is news.
     evidence_current_to: str | None = None
     recipients: tuple[str, ...] = ()  # who gets this article's digest by mail (empty: [mail] recipients)
+    known: tuple[KnownPaper, ...] = ()  # known.toml: papers the searches must find (the cited studies count too)
 
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:
@@ -212,7 +227,7 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
 
     queries = []
     for path in sorted(article_toml.parent.glob("*.toml")):
-        if path.name != ARTICLE_FILE:
+        if path.name not in (ARTICLE_FILE, KNOWN_FILE):
             queries.append(_load_query(path, root, claim_ids))
     if not queries:
         folder = _show(article_toml.parent, root)
@@ -223,9 +238,36 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
             raise QueryError(f"{_show(query.path, root)}: duplicate query id '{query.id}' "
                              f"(also in {_show(ids[query.id], root)})")
         ids[query.id] = query.path
+    known_toml = article_toml.parent / KNOWN_FILE
+    known = _load_known(known_toml, root) if known_toml.is_file() else ()
     return WatchedArticle(slug=slug, title=title, url=url, claims=claims, cited=studies,
                           queries=tuple(queries), path=article_toml, topic=topic,
-                          evidence_current_to=current_to, recipients=recipients)
+                          evidence_current_to=current_to, recipients=recipients, known=known)
+
+
+def _load_known(path: Path, root: Path) -> tuple[KnownPaper, ...]:
+    """`known.toml`: `[[papers]]` with `pmid` and/or `doi` and an optional `note`; no paper listed twice."""
+    where = _show(path, root)
+    doc = _Table(_read_toml(path, where), where)
+    doc.allow({"papers"})
+    papers = []
+    seen: dict[str, str] = {}
+    for t in doc.tables("papers", required=True):
+        t.allow({"pmid", "doi", "note"})
+        pmid, doi = t.optional_text("pmid"), t.optional_text("doi")
+        if pmid is None and doi is None:
+            raise QueryError(f"{t.where}: needs 'pmid' or 'doi' (which paper must the searches find?)")
+        if pmid is not None and not pmid.isdigit():
+            raise QueryError(f"{t.where}: key 'pmid' must be digits, got '{pmid}'")
+        if doi is not None and (not doi.startswith("10.") or "/" not in doi or '"' in doi):
+            raise QueryError(f"{t.where}: key 'doi' must look like 10.xxxx/yyyy, got '{doi}'")
+        for key in (f"pmid {pmid}" if pmid else None, f"doi {doi.lower()}" if doi else None):
+            if key is not None and key in seen:
+                raise QueryError(f"{t.where}: {key} is already listed in {seen[key]}")
+            if key is not None:
+                seen[key] = t.where.rsplit(": ", 1)[-1]
+        papers.append(KnownPaper(pmid=str(int(pmid)) if pmid else None, doi=doi, note=t.optional_text("note") or ""))
+    return tuple(papers)
 
 
 def _study(t: _Table) -> CitedStudy:

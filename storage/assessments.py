@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .bulk import chunks, insert_ignore
-from .records import Assessment
+from .records import Assessment, ClaimStance, Finding, to_jsonable
 from .schema import ArticleRow, AssessmentRow
 
 
@@ -91,6 +91,8 @@ def _assessment_values(a: Assessment, content_hash: str, assessed_at: datetime) 
         "follow_up_months": a.follow_up_months,
         "cited_study": a.cited_study,
         "assessed_at": assessed_at,
+        "finding": to_jsonable(a.finding),
+        "stances": to_jsonable(list(a.stances)),
     }
 
 
@@ -141,6 +143,8 @@ def assessment_from_row(r: AssessmentRow) -> Assessment:
         follow_up_months=r.follow_up_months,
         cited_study=r.cited_study,
         article=r.article,
+        finding=Finding.from_dict(r.finding) if r.finding else None,
+        stances=tuple(ClaimStance(**x) for x in r.stances or ()),
     )
 
 

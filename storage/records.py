@@ -195,6 +195,52 @@ class ParsedBatch:
     deleted: tuple[str, ...] = ()
 
 
+# What a paper found, and what that means for each claim of a watched article (issue 12). Produced by
+# pipeline.assess (pure, from the record's own text), stored with the assessment, shown on the digest card.
+DIRECTIONS: tuple[str, ...] = (
+    "favours-treatment", "no-difference", "favours-control", "mixed", "safety-only", "not-reported",
+)
+STANCES: tuple[str, ...] = ("contradicts", "outdates", "extends", "supports", "unclear")  # digest order
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One result the abstract states. `value` is copied from the text as written, and `quote` is the exact span
+    of the title/abstract it came from: a number that is not in the record is never shown."""
+
+    measure: str  # VAS, ODI, NRS, WOMAC, KOOS, MRI grade, re-operation, adverse events, …
+    value: str  # as written: "41.6", "−1.2", "7.4"
+    unit: str = ""  # points, %, mean difference, SMD, …
+    timepoint: str = ""  # "6 months"
+    quote: str = ""  # verbatim from the record
+
+
+@dataclass(frozen=True)
+class Finding:
+    direction: str  # one of DIRECTIONS
+    controlled: bool | None = None  # vs sham/placebo/control (True), against baseline only (False), unknown
+    outcomes: tuple[Outcome, ...] = ()
+    statement: str = ""  # the abstract's own results/conclusion sentence, verbatim; never a methods sentence
+    studies: int | None = None  # syntheses: studies pooled
+    patients: int | None = None  # syntheses: patients pooled
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return _from_jsonable(cls, data)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ClaimStance:
+    """What the paper means for one claim of the watched article."""
+
+    claim: str  # the claim's id in article.toml
+    stance: str  # one of STANCES
+    reason: str  # one line quoting the claim's number or words and the paper's
+
+
 @dataclass(frozen=True)
 class Assessment:
     """The verdict on one record version under one rule-set version, with the reasons that produced it."""
@@ -214,6 +260,8 @@ class Assessment:
     follow_up_months: float | None = None
     cited_study: str | None = None  # id of the cited study this record is about (follow-up, retraction...)
     article: str = ""  # slug of the watched article this verdict is for (a verdict only means something per article)
+    finding: Finding | None = None  # what it found (human clinical records; None when not read)
+    stances: tuple[ClaimStance, ...] = ()  # per claim it touches
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -311,7 +359,10 @@ _NESTED: dict[tuple[str, str], type] = {
     ("Article", "mesh"): MeshHeading,
     ("Article", "accessions"): Accession,
     ("Article", "comments_corrections"): CommentCorrection,
+    ("Assessment", "stances"): ClaimStance,
+    ("Finding", "outcomes"): Outcome,
 }
+_NESTED_ONE: dict[tuple[str, str], type] = {("Assessment", "finding"): Finding}  # one object (or None), not a list
 _DATES = {("Article", "created"), ("Article", "pubmed_date")}
 
 
@@ -322,7 +373,10 @@ def _from_jsonable(cls: type, data: dict[str, Any]) -> Any:
         if key not in names:
             continue  # tolerate fields dropped in a later version of the model
         nested = _NESTED.get((cls.__name__, key))
-        if nested is not None:
+        one = _NESTED_ONE.get((cls.__name__, key))
+        if one is not None:
+            value = None if value is None else _from_jsonable(one, value)
+        elif nested is not None:
             value = tuple(_from_jsonable(nested, v) for v in value)
         elif (cls.__name__, key) in _DATES and value is not None:
             value = date.fromisoformat(value)
@@ -336,7 +390,8 @@ __all__ = [
     "DESIGN_LABELS", "DESIGN_ORDER", "DESIGN_PHRASES", "DESIGN_WORDINGS", "POPULATION_LABELS",
     "POPULATION_PHRASES", "POPULATION_WORDINGS", "Wording",
     "VERDICTS", "AbstractSection", "Accession", "Article", "ArticleKind", "Assessment", "Author",
-    "CitedStudyStatus", "CommentCorrection", "CountsView", "MeshHeading", "PLACEHOLDER_PMID_FLOOR", "ParsedBatch",
+    "CitedStudyStatus", "ClaimStance", "CommentCorrection", "CountsView", "DIRECTIONS", "Finding", "Outcome",
+    "STANCES", "MeshHeading", "PLACEHOLDER_PMID_FLOOR", "ParsedBatch",
     "PublicationType", "is_placeholder_pmid",
     "QueryRunStats", "RunCounts", "RunSummary", "StoredArticle", "Verdict", "canonical_hash", "to_jsonable",
 ]

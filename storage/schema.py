@@ -198,6 +198,8 @@ class AssessmentRow(Base):
     follow_up_months: Mapped[float | None]
     cited_study: Mapped[str | None] = mapped_column(sa.String(100))
     assessed_at: Mapped[datetime]
+    finding: Mapped[dict[str, Any] | None]  # `Finding` as JSON: what the paper found (migration 0005)
+    stances: Mapped[list[Any]] = mapped_column(default=list)  # `ClaimStance`s as JSON
 
 
 class CitedCheckRow(Base):

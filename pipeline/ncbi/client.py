@@ -20,6 +20,7 @@ Window tiling lives in `windows`, batch planning in `batches`; this module ties 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import socket
@@ -230,6 +231,29 @@ class EutilsClient:
         data = self._esearch(params, _what("esearch", sent, window, query_id), query_id)
         ids = tuple(str(i) for i in data.get("idlist", []))
         return SearchResult(term, sent, window, int(data["count"]), data.get("webenv"), data.get("querykey"), ids)
+
+    def search_ids(self, term: str, *, ids_may_be_missing: bool = False) -> list[str]:
+        """Every PMID `term` matches over all of PubMed (no date window, no history server): for small answers,
+        such as a saved search ANDed with a list of known papers. More than ESEARCH_CAP matches is a QueryError.
+
+        `ids_may_be_missing`: the term is (or ends in) an OR of `[pmid]`/`[doi]` clauses, some of which may name
+        no record; PubMed reports those as phrases not found and searches the rest, which for an OR of identifiers
+        is exactly right (a missing id matches nothing), so that report is not an error here."""
+        what = f"esearch for {short(term)}"
+        params = {"term": term, "retmax": str(ESEARCH_CAP), "retmode": "json"}
+        body = self._request("esearch", params, what, check_esearch)
+        if ids_may_be_missing:
+            data: dict[str, Any] = json.loads(body)["esearchresult"]
+            unknown = (data.get("errorlist") or {}).get("fieldsnotfound")
+            if unknown:  # a field tag PubMed does not know changes the meaning: still refused
+                raise QueryError(f"PubMed does not know the field {', '.join(unknown)}: {short(term)}")
+        else:
+            data = esearch_result(body, term)
+        ids = [str(i) for i in data.get("idlist", [])]
+        if int(data.get("count", 0)) > len(ids):
+            raise QueryError(f"{what}: {data['count']} records match, more than the {ESEARCH_CAP} ids PubMed "
+                             f"returns")
+        return ids
 
     def pmids_for_doi(self, doi: str) -> list[str]:
         sent = f'"{doi}"[doi]'

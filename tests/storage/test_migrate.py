@@ -32,7 +32,7 @@ def _tables(url: str) -> set[str]:
 
 def test_upgrade_empty_to_head_matches_models(db_url: str) -> None:
     assert current(db_url) is None
-    assert upgrade(db_url) == head() == "0004"
+    assert upgrade(db_url) == head() == "0005"
     assert _tables(db_url) == INGESTION | ASSESSMENT | BACKFILL
     engine = make_engine(db_url)
     with engine.connect() as conn:
@@ -86,6 +86,7 @@ def test_downgrade_one_step_then_up_again(db_url: str) -> None:
     engine = make_engine(db_url)
     with session_scope(engine) as s:
         upsert_articles(s, [article("1")], at(0))
+    assert downgrade(engine) == "0004"
     assert downgrade(engine) == "0003"
     assert downgrade(engine) == "0002"
     assert current(engine) == "0002"
@@ -142,7 +143,7 @@ def test_upgrade_to_per_article_moves_verdicts_checks_and_digests_to_the_one_art
             "'[]', '[]', '[]', :at)"), {"at": at(1).replace(tzinfo=None)})
         s.execute(sa.text("insert into cited_checks (study_id, label, status, notes, checked_at) values "
                           "('dream-2025', 'DREAM', 'unchanged', '[]', :at)"), {"at": at(1).replace(tzinfo=None)})
-    assert upgrade(engine) == "0004"
+    assert upgrade(engine) == head()
     with session_scope(engine) as s:
         for table in ("assessments", "cited_checks"):
             assert s.execute(sa.text(f"select article from {table}")).scalars().all() == ["stem-cell-lbp"]

@@ -466,3 +466,18 @@ def test_upsert_reports_only_its_own_inserts_as_new_pmids(s: Session) -> None:
     result = upsert_articles(s, [article("1"), article("2")], at(0.2), run_id=run)
     assert result.new_pmids == ("2",)  # what this batch inserted: the runner assesses these
     assert result.counts.new == 2
+
+
+def test_a_finding_and_its_stances_are_stored_with_the_verdict(s: Session) -> None:
+    from litwatch.storage.records import ClaimStance, Finding, Outcome
+
+    upsert_articles(s, [article("1")], at(0))
+    finding = Finding("no-difference", True, (Outcome("VAS", "1.2", "points", "6 months", "VAS 1.2 at 6 months"),),
+                      "No difference from sham at 6 months.")
+    stances = (ClaimStance("dream-rct", "supports", "article: like sham at 6 months; this RCT: no difference"),)
+    save_assessment(s, replace(_assessment("1"), finding=finding, stances=stances), at(1))
+    stored = latest_assessment(s, "1", LBP)
+    assert stored is not None and stored.finding == finding and stored.stances == stances
+    save_assessment(s, _assessment("1", ruleset="r2"), at(2))  # a record nothing was read from: none, not {}
+    newest = latest_assessment(s, "1", LBP)
+    assert newest is not None and newest.finding is None and newest.stances == ()
