@@ -8,7 +8,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from litwatch.storage.records import Article, CitedStudyStatus
+from litwatch.storage.records import Article, CitedStudyStatus, is_placeholder_pmid
 
 from ..watchlist import CitedStudy, WatchedArticle
 from .design import NOTICES
@@ -41,9 +41,17 @@ def match_cited(article: Article, studies: tuple[CitedStudy, ...]) -> tuple[Cite
             return study, f"PMID {article.pmid}"
         if study.doi and article.doi and normalise_doi(study.doi) == normalise_doi(article.doi):
             return study, f"DOI {article.doi}"
-        if study.title and title and normalise_title(study.title) == title:
+        if study.title and title and normalise_title(study.title) == title and not _other_publication(study, article):
             return study, "title"
     return None, ""
+
+
+def _other_publication(study: CitedStudy, article: Article) -> bool:
+    """Same title, but an identifier says it is another publication: a review's protocol or earlier version, a
+    conference abstract, a reprint (Cochrane reviews keep their title across protocol and versions)."""
+    if study.pmid and article.pmid and study.pmid != article.pmid and not is_placeholder_pmid(article.pmid):
+        return True
+    return bool(study.doi and article.doi and normalise_doi(study.doi) != normalise_doi(article.doi))
 
 
 def notice_target(article: Article, design: str, profile: WatchedArticle, text: Text

@@ -19,6 +19,19 @@ def test_match_cited_by_title_and_pmid() -> None:
     assert match_cited(art("Something else"), PROFILE.cited) == (None, "")
 
 
+def test_the_same_title_under_another_identifier_is_another_publication() -> None:
+    """A Cochrane review keeps its title across protocol and versions: the protocol (another DOI) and a record
+    with another real PMID are not the cited review; a placeholder PMID says nothing either way."""
+    by_doi = next(s for s in PROFILE.cited if s.id == "zhang-2023")  # the article gives its DOI, no PMID
+    same_title = by_doi.title or ""
+    assert match_cited(art(same_title, doi="10.9999/protocol"), (by_doi,)) == (None, "")
+    assert match_cited(art(same_title, doi=None), (by_doi,)) == (by_doi, "title")
+    zhang = replace(by_doi, pmid="37000001", doi=None)
+    assert match_cited(art(same_title, pmid="36999999", doi=None), (zhang,)) == (None, "")
+    assert match_cited(art(same_title, pmid="99000001", doi=None), (zhang,)) == (zhang, "title")
+    assert match_cited(art(same_title, pmid="37000001"), (zhang,))[0] == zhang
+
+
 # --- watching the cited studies ---------------------------------------------------------------------------
 
 DREAM = next(s for s in PROFILE.cited if s.id == "dream-2025")
