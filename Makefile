@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the whole pipeline offline against the bundled real PubMed records
 	$(BIN)/litwatch demo
 
-test: $(STAMP)  ## run the test suite (SQLite and PostgreSQL on 127.0.0.1:5432)
+test: $(STAMP) chromium  ## run the test suite (SQLite and PostgreSQL on 127.0.0.1:5432)
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium (Playwright cannot download browsers here). Installed when
+# missing and apt-get can (root); otherwise those tests skip with the reason, or fail under CI=true.
+chromium:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+		echo "note: /usr/bin/chromium missing; the console's browser tests will skip (CI=true: fail)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

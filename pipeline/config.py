@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .crossref.client import CROSSREF_BASE_URL
 from .errors import ConfigError
 from .ncbi import NCBI_BASE_URL
+from .registry.client import REGISTRY_BASE_URL
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,30 @@ class NcbiSettings:
     @property
     def rate(self) -> float:
         return self.requests_per_second or (10.0 if self.api_key else 3.0)
+
+
+@dataclass(frozen=True)
+class CrossrefSettings:
+    """Crossref's REST API: every run asks it about each cited study's DOI (retractions, concerns, corrections)."""
+
+    base_url: str = CROSSREF_BASE_URL
+    enabled: bool = True
+    requests_per_second: float = 5.0  # Crossref's polite pool allows more; a run asks once per cited study
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """ClinicalTrials.gov API v2 (the trial registry watch; pipeline.registry)."""
+
+    base_url: str = REGISTRY_BASE_URL
+    enabled: bool = True
+    requests_per_second: float = 1.0  # the registry publishes no limit: one request a second is polite
+    overlap_days: int = 7  # each run re-asks this many days before the registry watermark
+    first_run_days: int = 90
+    max_attempts: int = 5
+    backoff_base: float = 1.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,14 @@ class MailSettingsConfig:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`litwatch serve` (the editor console; docs/console.md)."""
+
+    secret_key: str | None = None  # env LITWATCH_WEB__SECRET_KEY only; unset: generated once in <data_dir>
+    proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto (trusted for https and addresses)
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the config file read (or "<defaults>")
     base_dir: Path  # relative paths in the config are relative to this
@@ -112,6 +146,9 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     mail: MailSettingsConfig = field(default_factory=MailSettingsConfig)
+    crossref: CrossrefSettings = field(default_factory=CrossrefSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    web: WebSettings = field(default_factory=WebSettings)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -150,11 +187,15 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleSettings,
     "digest": DigestSettings,
     "mail": MailSettingsConfig,
+    "crossref": CrossrefSettings,
+    "registry": RegistrySettings,
+    "web": WebSettings,
 }
 # Secrets: readable from env only; `(section, key)` → env variable names tried in order.
 _SECRETS: dict[tuple[str, str], tuple[str, ...]] = {
     ("ncbi", "api_key"): ("NCBI_API_KEY", "LITWATCH_NCBI__API_KEY"),
     ("mail", "password"): ("LITWATCH_MAIL__PASSWORD", "SMTP_PASSWORD"),
+    ("web", "secret_key"): ("LITWATCH_WEB__SECRET_KEY",),
 }
 # Keys renamed since a release: `(section, old key)` → new key. The old name is refused with a pointer to the new
 # one rather than reported as merely unknown.
@@ -353,6 +394,14 @@ def _validate(s: Settings, where: _Where, *, contact_required: bool = True) -> N
             raise err("ncbi", key, "must not be negative")
     if s.ncbi.max_attempts < 1:
         raise err("ncbi", "max_attempts", f"must be at least 1, got {s.ncbi.max_attempts}")
+    if not s.crossref.base_url.startswith(("http://", "https://")):
+        raise err("crossref", "base_url", f"must be an http(s) URL, got {s.crossref.base_url!r}")
+    if s.crossref.requests_per_second <= 0:
+        raise err("crossref", "requests_per_second", f"must be positive, got {s.crossref.requests_per_second:g}")
+    if not s.registry.base_url.startswith(("http://", "https://")):
+        raise err("registry", "base_url", f"must be an http(s) URL, got {s.registry.base_url!r}")
+    if s.registry.requests_per_second <= 0:
+        raise err("registry", "requests_per_second", "must be positive")
     if s.mail.security not in {"none", "starttls", "ssl"}:
         raise err("mail", "security", f"must be none, starttls or ssl, got {s.mail.security!r}")
     if s.mail.enabled and not s.mail.recipients:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -26,9 +27,11 @@ from litwatch.reports import DeliveryError
 from litwatch.reports.delivery import EXTENSIONS, MailSettings, send_digest, write_digest_files
 from litwatch.reports.digest import Digest, DigestInput, build_digest
 from litwatch.storage import repository
+from litwatch.storage.console import decision_statuses
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.locks import LockHeld, RunLock
 from litwatch.storage.migrate import upgrade
+from litwatch.storage.registry import get_snapshot
 
 from .config import Settings
 from .errors import ConfigError, RunLockedError, UsageError
@@ -248,6 +251,8 @@ def _build(
         period_start=since, period_end=until, generated_at=now,
         article_title=profile.title, article_url=profile.url,
         intervention_labels={i.id: i.label for i in profile.topic.interventions},
+        claim_labels={c.id: c.label for c in profile.claims},
+        article_last_updated=profile.last_updated or "",
         items=repository.changed_between(s, since, until, profile.slug, labels),
         already_sent=repository.sent_item_keys(s, profile.slug),
         cited=repository.latest_cited_checks(s, profile.slug),
@@ -256,8 +261,20 @@ def _build(
         # "all records stored so far" is for a period nobody chose (the demo, a first digest); dates an editor
         # gave are the period, and the label says them
         first_record_at=None if request.since is not None and not request.all_time else repository.first_seen_at(s),
+        registry_events=_registry_events(s, profile.slug, since, until),
+        decisions=decision_statuses(s, profile.slug),
+        earlier=repository.changed_between(s, ALL_TIME, since, profile.slug, labels) if since > ALL_TIME else [],
     )
     return build_digest(inp)
+
+
+def _registry_events(s: Session, slug: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """The article's registry events of the period, each with its trial's title from the newest snapshot."""
+    events = []
+    for record in repository.registry_events(s, slug, since, until):
+        snapshot = get_snapshot(s, record.nct_id) or {}
+        events.append({**record.to_dict(), "title": snapshot.get("title") or record.detail.get("title")})
+    return events
 
 
 def _write(settings: Settings, request: DigestRequest, digest: Digest, slug: str) -> dict[str, Path]:

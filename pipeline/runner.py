@@ -37,7 +37,7 @@ from litwatch.storage.records import ParsedBatch, RunCounts, RunSummary
 
 from .assess import RULESET_VERSION, assess
 from .backfill_ledger import BackfillLedger
-from .cited_checks import CitedStudyChecks
+from .cited_checks import CitedStudyChecks, make_crossref
 from .config import Settings
 from .errors import EutilsUnreachable, LitwatchError, QueryError, RunLockedError, RunStepError
 from .logs import set_run_id
@@ -46,6 +46,8 @@ from .ncbi.prefetch import prefetch
 from .progress import NullProgress, Progress
 from .pubmed.dtd import DtdDownloads, configure_dtd_cache, is_ncbi_dtd_url
 from .pubmed.parse import parse_efetch
+from .registry.client import RegistryClient
+from .registry_watch import RegistryWatcher, make_registry_client, registry_watches
 from .watchlist import SavedQuery, WatchedArticle, load_watchlist
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,10 @@ class RunRequest:
     until: date | None = None
     wait: float = 0.0  # seconds to wait for another run's lock
     check_cited: bool = True
+    sources: tuple[str, ...] = ()  # pubmed / registry / crossref; empty: every enabled source
+
+    def wants(self, source: str) -> bool:
+        return not self.sources or source in self.sources
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class Runner:
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         dtd_url_allowed: Callable[[str], bool] = is_ncbi_dtd_url,
+        registry_client: RegistryClient | None = None,
     ) -> None:
         self.settings = settings
         self._dtds = DtdDownloads(
@@ -151,7 +158,9 @@ class Runner:
         self.progress = progress or NullProgress()
         self.stop = stop or threading.Event()
         self.clock = clock
-        self._cited = CitedStudyChecks(self.client, self.engine, self._parse, clock, settings.ncbi.batch_size)
+        self.registry_client = registry_client or make_registry_client(settings.registry)
+        self._cited = CitedStudyChecks(self.client, self.engine, self._parse, clock, settings.ncbi.batch_size,
+                                       crossref=make_crossref(settings))
         configure_dtd_cache(settings.cache_dir / "dtd")
 
     # -- public ---------------------------------------------------------------------------------------------
@@ -171,7 +180,7 @@ class Runner:
 
     def run(self, request: RunRequest) -> RunSummary:
         articles = load_watchlist(self.settings.queries_dir)
-        pairs = select_queries(articles, request.query_ids)
+        pairs = select_queries(articles, request.query_ids) if request.wants("pubmed") else []
         upgrade(self.settings.database_url)
         lock = RunLock(
             self.engine,
@@ -227,9 +236,14 @@ class Runner:
             except (LitwatchError, StorageError) as exc:
                 failure = failure or exc
                 log.error("run %d: query %s failed: %s", run_id, query.id, exc)
-        if request.check_cited and not self.stop.is_set() and failure is None:
+        cited_wanted = request.wants("pubmed") or request.wants("crossref")
+        if request.check_cited and cited_wanted and not self.stop.is_set() and failure is None:
             for article in articles:
                 warnings += self._cited.check(run_id, article)
+        if request.wants("registry") and self.settings.registry.enabled and not self.stop.is_set():
+            # after PubMed, in the same run and lock; its failure is its own (PubMed's records and watermarks stay)
+            watcher = RegistryWatcher(self.registry_client, self.engine, self.settings.registry, self.clock)
+            failure = failure or watcher.run(run_id, registry_watches(articles), today)
         failure = failure or self._reassess(articles)
         if self.stop.is_set() and failure is None:
             failure = RunStepError("run", RuntimeError("stopped by signal after a committed batch"),

@@ -137,8 +137,8 @@ def run_search_test(settings: Settings, slug: str | None = None) -> list[Article
 
 
 def check_article(client: EutilsClient, article: WatchedArticle) -> ArticleSearchTest:
-    papers = known_papers(article)
-    pmid_of = _resolve(client, papers)
+    listed = known_papers(article)
+    papers, pmid_of = _unique(listed, _resolve(client, listed))
     present = _present(client, sorted({p for p in pmid_of.values() if p}, key=int))
     searches = tuple(q for q in article.queries if q.enabled)
     found: dict[str, set[str]] = {q.id: set() for q in searches}  # query id -> known PMIDs it finds
@@ -169,6 +169,23 @@ def _resolve(client: EutilsClient, papers: list[tuple[KnownPaper, str]]) -> dict
         hits = client.search_ids(f'"{paper.doi}"[doi]', ids_may_be_missing=True)
         out[index] = min(hits, key=int) if hits else None  # a DOI on two records (erratum): the first one
     return out
+
+
+def _unique(papers: list[tuple[KnownPaper, str]], pmid_of: dict[int, str | None],
+            ) -> tuple[list[tuple[KnownPaper, str]], dict[int, str | None]]:
+    """One entry per PMID: a cited study given by DOI and listed again in known.toml by PMID is one paper."""
+    kept: list[tuple[KnownPaper, str]] = []
+    kept_pmids: dict[int, str | None] = {}
+    seen: set[str] = set()
+    for index, paper in enumerate(papers):
+        pmid = pmid_of[index]
+        if pmid is not None and pmid in seen:
+            continue
+        if pmid is not None:
+            seen.add(pmid)
+        kept_pmids[len(kept)] = pmid
+        kept.append(paper)
+    return kept, kept_pmids
 
 
 def _present(client: EutilsClient, pmids: list[str]) -> set[str]:

@@ -1,6 +1,7 @@
 """`litwatch status`: is litwatch healthy? For people and for monitoring (exit 1 when not).
 
-Unhealthy when: a saved search has not succeeded within 2x [schedule] fetch_interval_days, a search that has been
+Unhealthy when: a saved search (or an article's trial-registry part) has not succeeded within 2x [schedule]
+fetch_interval_days, a search that has been
 running for longer than [schedule] zero_result_days found nothing in all that time, or the newest digest failed to
 send (until a later digest is sent).
 """
@@ -23,7 +24,8 @@ from litwatch.storage.records import RunCounts, RunSummary
 from .config import Settings
 from .digest_run import DIGEST_LOCK
 from .health import EPOCH, zero_result_warnings
-from .watchlist import load_watchlist
+from .registry.spec import load_registry_watch
+from .watchlist import WatchedArticle, load_watchlist
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,20 @@ class QueryStatus:
     last_status: str | None
     last_error: str | None
     last_found_any: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RegistryStatus:
+    """One article's trial-registry part (`registry:<slug>` in the run history and watermarks)."""
+
+    article: str
+    source_id: str  # "registry:<slug>"
+    searches: int  # registry.toml searches
+    follows: int  # NCT ids followed (registry.toml follow + the cited studies' nct_ids)
+    last_success: datetime | None
+    watermark: date | None
+    last_status: str | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,7 @@ class Status:
     pending_items: int = 0  # over every article; `pending_by_article` splits it
     last_run: LastRun | None = None
     pending_by_article: dict[str, int] = field(default_factory=dict)
+    registry: tuple[RegistryStatus, ...] = ()  # articles watching the trial registry (when [registry] is enabled)
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -87,6 +104,7 @@ def collect_status(settings: Settings, engine: Engine, clock: Callable[[], datet
     query_ids = [(a.slug, q.id) for a in articles for q in a.queries if q.enabled]
     with session_scope(engine, readonly=True) as s:  # status never writes: it works on a read-only database
         queries, problems = _query_health(s, settings, query_ids, now)
+        registry = _registry_health(s, settings, articles, now, problems)
         last = repository.last_digest(s)
         last_sent = repository.last_digest(s, sent_only=True)
         for article in articles:  # each article's newest digest: a failed send is a problem until one succeeds
@@ -104,7 +122,7 @@ def collect_status(settings: Settings, engine: Engine, clock: Callable[[], datet
         last_digest=_last_digest(last) if last else None,
         last_digest_sent=last_sent.sent_at if last_sent else None,
         pending_items=sum(pending.values()), last_run=_last_run(newest[0]) if newest else None, checked_at=now,
-        pending_by_article=pending,
+        pending_by_article=pending, registry=tuple(registry),
     )
 
 
@@ -150,6 +168,32 @@ def _query_health(s: Session, settings: Settings, query_ids: list[tuple[str, str
     return queries, problems
 
 
+def _registry_health(s: Session, settings: Settings, articles: list[WatchedArticle], now: datetime,
+                     problems: list[str]) -> list[RegistryStatus]:
+    """Each article that watches the registry, judged like a saved search: no success within 2x the fetch
+    interval is a problem. Nothing is expected of the registry while [registry] enabled = false."""
+    if not settings.registry.enabled:
+        return []
+    max_age = timedelta(days=2 * settings.schedule.fetch_interval_days)
+    overall = repository.query_stats(s, EPOCH)
+    rows: list[RegistryStatus] = []
+    for article in articles:
+        watch = load_registry_watch(article.slug, article.path.parent, [n for c in article.cited for n in c.nct_ids])
+        if watch.empty:
+            continue
+        h = overall.get(watch.source_id)
+        last_success = h.last_success if h else None
+        rows.append(RegistryStatus(article.slug, watch.source_id, len(watch.searches), len(watch.follow),
+                                   last_success, repository.get_watermark(s, watch.source_id),
+                                   h.last_status if h else None, h.last_error if h else None))
+        if last_success is None:
+            problems.append(f"trial registry ({article.slug}): no successful run yet")
+        elif now - last_success > max_age:
+            problems.append(f"trial registry ({article.slug}): last success {last_success:%Y-%m-%d %H:%M} UTC is "
+                            f"older than {_days(max_age)} (2x [schedule] fetch_interval_days)")
+    return rows
+
+
 def _days(delta: timedelta) -> str:
     days = delta.total_seconds() / 86400
     return f"{days:g} day{'' if days == 1 else 's'}"
@@ -183,6 +227,11 @@ def format_status(st: Status) -> list[str]:
         success = f"{q.last_success:%Y-%m-%d %H:%M} UTC" if q.last_success else "never"
         lines.append(f"    query {q.query_id:<14} last success {success:<22} watermark {q.watermark or '-'}"
                      + (f"  last error: {q.last_error}" if q.last_status == "failed" and q.last_error else ""))
+    for r in st.registry:  # the trial registry, per article, like a saved search
+        success = f"{r.last_success:%Y-%m-%d %H:%M} UTC" if r.last_success else "never"
+        lines.append(f"  trial registry {r.article}: {r.follows} trial(s) followed, {r.searches} search(es); "
+                     f"last success {success}, watermark {r.watermark or '-'}"
+                     + (f"  last error: {r.last_error}" if r.last_status == "failed" and r.last_error else ""))
     lines.append(f"  last run: {_run_line(st.last_run) if st.last_run else 'none'}")
     lines.append(f"  run lock: {st.lock or 'free'}")
     if st.digest_lock:

@@ -21,11 +21,14 @@ from .pubmed.term import TermSyntaxError
 
 ARTICLE_FILE = "article.toml"
 KNOWN_FILE = "known.toml"  # papers the searches must find (`litwatch searches test`); not a saved search
+REGISTRY_FILE = "registry.toml"  # ClinicalTrials.gov searches and followed trials (pipeline.registry.spec)
 # Kinds of evidence that touch a claim (article.toml `watch_for`); pipeline.assess maps papers onto them.
 EVIDENCE_KINDS: tuple[str, ...] = (
     "synthesis", "rct", "clinical", "long-term", "safety", "protocol", "regulatory", "preclinical",
     "correction",
 )
+# What a claim may assert (`expects`): a finding's direction (storage.records.DIRECTIONS) or "safe" (no serious harm).
+CLAIM_EXPECTS: tuple[str, ...] = ("favours-treatment", "no-difference", "favours-control", "mixed", "safe")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A phrase in the topic's word syntax: words of letters/digits/Greek and a few signs, `*` ends a word, `...` a gap.
@@ -66,6 +69,10 @@ class Claim:
     interventions: tuple[str, ...]
     cites: tuple[str, ...]
     watch_for: tuple[str, ...] = ()  # EVIDENCE_KINDS that touch this claim
+    # What a new paper's finding is compared with (issue 12): the direction the claim asserts (one of
+    # CLAIM_EXPECTS) and the numbers it states, e.g. {"vas": -41.6, "odi": -22, "studies": 9, "patients": 245}.
+    expects: str | None = None
+    numbers: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,7 @@ class WatchedArticle:
     evidence_current_to: str | None = None
     recipients: tuple[str, ...] = ()  # who gets this article's digest by mail (empty: [mail] recipients)
     known: tuple[KnownPaper, ...] = ()  # known.toml: papers the searches must find (the cited studies count too)
+    last_updated: str | None = None  # "YYYY-MM" or "YYYY-MM-DD": papers older than this may have been considered
 
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:
@@ -203,7 +211,7 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
         raise QueryError(f"{where}: slug '{slug}' does not match its folder '{article_toml.parent.name}'")
     title = doc.text("title")
     url = doc.text("url")
-    doc.optional_text("last_updated")
+    last_updated = doc.optional_text("last_updated")
     recipients = doc.strings("recipients")
     for address in recipients:
         if "@" not in address:
@@ -227,7 +235,7 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
 
     queries = []
     for path in sorted(article_toml.parent.glob("*.toml")):
-        if path.name not in (ARTICLE_FILE, KNOWN_FILE):
+        if path.name not in (ARTICLE_FILE, KNOWN_FILE, REGISTRY_FILE):
             queries.append(_load_query(path, root, claim_ids))
     if not queries:
         folder = _show(article_toml.parent, root)
@@ -242,7 +250,8 @@ def _load_article(article_toml: Path, root: Path) -> WatchedArticle:
     known = _load_known(known_toml, root) if known_toml.is_file() else ()
     return WatchedArticle(slug=slug, title=title, url=url, claims=claims, cited=studies,
                           queries=tuple(queries), path=article_toml, topic=topic,
-                          evidence_current_to=current_to, recipients=recipients, known=known)
+                          evidence_current_to=current_to, recipients=recipients, known=known,
+                          last_updated=last_updated)
 
 
 def _load_known(path: Path, root: Path) -> tuple[KnownPaper, ...]:
@@ -290,7 +299,14 @@ def _study(t: _Table) -> CitedStudy:
 
 
 def _claim(t: _Table, study_ids: set[str], topic: Topic) -> Claim:
-    t.allow({"id", "section", "label", "text", "interventions", "cites", "watch_for"})
+    t.allow({"id", "section", "label", "text", "interventions", "cites", "watch_for", "expects", "numbers"})
+    expects = t.optional_text("expects")
+    if expects is not None and expects not in CLAIM_EXPECTS:
+        raise QueryError(f"{t.where}: key 'expects' must be one of {', '.join(CLAIM_EXPECTS)}, got '{expects}'")
+    numbers = t.raw.get("numbers", {})
+    if not isinstance(numbers, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in numbers.values()):
+        raise QueryError(f"{t.where}: key 'numbers' must be a table of numbers, e.g. {{ vas = -41.6, studies = 9 }}")
     interventions = t.strings("interventions")
     declared = topic.intervention_ids
     for name in interventions:
@@ -307,7 +323,8 @@ def _claim(t: _Table, study_ids: set[str], topic: Topic) -> Claim:
             raise QueryError(f"{t.where}: unknown evidence kind '{kind}' in 'watch_for' "
                              f"(known: {', '.join(EVIDENCE_KINDS)})")
     return Claim(id=t.ident("id"), section=t.text("section"), label=t.text("label"), text=t.text("text"),
-                 interventions=interventions, cites=cites, watch_for=watch_for)
+                 interventions=interventions, cites=cites, watch_for=watch_for, expects=expects,
+                 numbers=tuple((str(k).lower(), float(v)) for k, v in numbers.items()))
 
 
 # --- the topic ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 The assessment's reasons come in two kinds: writer language ("human randomised trial on a watched
 intervention") and the rule signals behind it ("signal: no study population stated"). A writer reads the first
 one or two of the former (`why`); the rest is kept for the curious (`details`) and, whole, in `reasons`.
+Before them the card says what the paper found (`found`) and what it means for each claim (`for_article`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from litwatch.storage.records import (
     DESIGN_ORDER,
     POPULATION_LABELS,
     Article,
+    Finding,
     StoredArticle,
     is_placeholder_pmid,
 )
 
+from .findings import StanceLine, clean_finding, found_line, item_stance_rank, stance_lines
 from .links import NCT_ID, Link, doi_url, nct_url, pubmed_url_or_none, record_url
 from .sanitize import clean_text, sanitize_inline_html
-from .text import conclusion, escape_html, months, sentence_case, shorten
+from .text import CONCLUSION_LIMIT, conclusion, escape_html, months, sentence_case, shorten
 
 # A badge already saying "Animal study" needs no "Animal" next to it.
 _IMPLIED_POPULATION: Mapping[str, str] = {"preclinical-animal": "animal", "preclinical-in-vitro": "in-vitro"}
@@ -38,6 +41,7 @@ NOTICE_WORDS: Mapping[str, str] = {
 SIGNAL_PREFIX = "signal:"  # how the assessment marks an internal rule signal among its reasons
 WHY_LIMIT = 2  # writer reasons shown per item; the rest go to `details`
 JOURNAL_LIMIT = 90  # some "journals" are whole conference citations
+CONCLUSION_LABEL, STATEMENT_LABEL = "Conclusion", "In its words"  # the quote block: guessed, or the assessor's
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class DigestItem:
     added: str  # PubMed create date, ISO
     verdict: str
     design: str  # assessment design code: "rct", "meta-analysis"...
+    found: str  # the card's first line: "No difference from control at 6 months (VAS …)"; "" without a finding
+    for_article: tuple[StanceLine, ...]  # one line per claim, most pressing first
+    finding: Finding | None  # the JSON's `finding` {direction, controlled, outcomes[…], statement, …}
+    stance: dict[str, dict[str, str]]  # the JSON's `stance` {claim id: {stance, reason}}
+    quotes: tuple[str, ...]  # where each number of `found` comes from: 'VAS: "…"' (the folded trace)
     badges: tuple[str, ...]
     reasons: tuple[str, ...]  # every reason of the assessment, as stored (the JSON export keeps them all)
     why: tuple[str, ...]  # the first writer-language reasons (first one sentence-cased): what a writer reads
@@ -64,7 +73,8 @@ class DigestItem:
     claims: tuple[str, ...]
     sample_size: str | None  # "n = 52"
     follow_up: str | None  # "6 months"
-    conclusion: str
+    conclusion: str  # the assessor's statement when it has one, else the abstract's conclusion
+    conclusion_label: str  # "In its words" (the statement) or "Conclusion" (guessed from the abstract)
     doi: Link | None
     trials: tuple[Link, ...]
     notices: tuple[str, ...]  # "Retraction: …", from the record's CommentsCorrections
@@ -73,6 +83,9 @@ class DigestItem:
     queries: tuple[str, ...]  # labels of the saved searches that found it
     cited_study: str | None
     last_changed: datetime
+    # published in a year before the article's last update: it may have been considered already, so it ranks below
+    # the new ones of its stance (issue 12; the stance reason says "predates the article's last update")
+    predates: bool = False
 
 
 def one_per_pmid(stored: Sequence[StoredArticle]) -> list[StoredArticle]:
@@ -91,9 +104,10 @@ def one_per_pmid(stored: Sequence[StoredArticle]) -> list[StoredArticle]:
 
 
 def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent: bool,
-              intervention_labels: Mapping[str, str] | None = None) -> DigestItem:
+              intervention_labels: Mapping[str, str] | None = None,
+              claim_labels: Mapping[str, str] | None = None, last_updated: str = "") -> DigestItem:
     """One record's card. `intervention_labels`: the watched article's names for its intervention ids (its
-    [topic]); an id without one is shown as it is."""
+    [topic]); `claim_labels`: its claims' labels by id. An id without one is shown as it is."""
     article, assessment = stored.article, stored.assessment
     notices = _notices(article)
     change, change_note = _change(stored, previously_sent, notices)
@@ -113,6 +127,10 @@ def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent:
         )
     why, details = split_reasons(reasons)
     title = clean_text(article.title) or "(no title)"
+    finding = clean_finding(assessment.finding if assessment else None)
+    stances = assessment.stances if assessment else ()
+    lines = stance_lines(stances, claim_labels or {})
+    statement = shorten(finding.statement, CONCLUSION_LIMIT) if finding and finding.statement else ""
     return DigestItem(
         pmid=article.pmid,
         content_hash=stored.content_hash,
@@ -128,6 +146,11 @@ def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent:
         added=article.created.isoformat() if article.created else "",
         verdict=verdict,
         design=design,
+        found=found_line(finding),
+        for_article=lines,
+        finding=finding,
+        stance={s.claim: {"stance": s.stance, "reason": s.reason} for s in lines},
+        quotes=tuple(f'{o.measure}: "{o.quote}"' for o in (finding.outcomes if finding else ()) if o.quote),
         badges=_badges(design, population, interventions, notices, intervention_labels or {}),
         reasons=reasons,
         why=why,
@@ -136,7 +159,8 @@ def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent:
         claims=claims,
         sample_size=f"n = {sample}" if sample else None,
         follow_up=months(follow_up),
-        conclusion=conclusion(article),
+        conclusion=statement or conclusion(article),
+        conclusion_label=STATEMENT_LABEL if statement else CONCLUSION_LABEL,
         doi=Link(article.doi, doi_url(article.doi)) if article.doi else None,
         trials=tuple(Link(n.upper(), nct_url(n)) for n in article.nct_ids if NCT_ID.fullmatch(n.upper())),
         notices=notices,
@@ -145,7 +169,15 @@ def make_item(stored: StoredArticle, labels: Mapping[str, str], previously_sent:
         queries=tuple(sorted({clean_text(labels.get(q, q)) for q in stored.query_ids})),
         cited_study=cited_study,
         last_changed=stored.last_changed,
+        predates=predates_update(article.pub_year, last_updated),
     )
+
+
+def predates_update(pub_year: int | None, last_updated: str) -> bool:
+    """Published in a year before the article's `last_updated` ("2025-10"); the same year is not known to predate."""
+    if pub_year is None or not last_updated[:4].isdigit():
+        return False
+    return pub_year < int(last_updated[:4])
 
 
 def item_anchor(pmid: str) -> str:
@@ -163,14 +195,22 @@ def split_reasons(reasons: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, .
 
 
 def sort_items(items: list[DigestItem]) -> tuple[DigestItem, ...]:
-    """Follow-ups/notices of cited studies first, then strongest design, then newest, then PMID."""
+    """By the most pressing stance (contradicts, outdates, extends, supports, unclear, then none); within one,
+    papers newer than the article's last update before older ones, then follow-ups/notices of cited studies, then
+    strongest design, then newest, then PMID."""
 
     def design_rank(item: DigestItem) -> int:
         return DESIGN_ORDER.index(item.design) if item.design in DESIGN_ORDER else len(DESIGN_ORDER)
 
     by_pmid = sorted(items, key=lambda i: i.pmid)
     by_date = sorted(by_pmid, key=lambda i: i.added, reverse=True)
-    return tuple(sorted(by_date, key=lambda i: (i.cited_study is None, design_rank(i))))
+    return tuple(sorted(by_date, key=lambda i: (stance_order(i), i.predates, i.cited_study is None,
+                                                   design_rank(i))))
+
+
+def stance_order(item: DigestItem) -> int:
+    """The item's most pressing stance, as a rank (`findings.item_stance_rank`)."""
+    return item_stance_rank(s.stance for s in item.for_article)
 
 
 def _change(stored: StoredArticle, previously_sent: bool, notices: tuple[str, ...]) -> tuple[str, str | None]:

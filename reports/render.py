@@ -18,7 +18,9 @@ from litwatch.storage.records import to_jsonable
 from .digest import Digest, subject_line
 from .sanitize import escape_markdown, sanitize_inline_html
 
-JSON_FORMAT = "litwatch-digest/1"
+# /2: one digest per watched article; a cited study's record travels with its alert (`cited_alerts[].record`), not in
+# `action_needed`; items carry `finding` and `stance`. A consumer checks this before reading the fields.
+JSON_FORMAT = "litwatch-digest/2"
 
 
 def _inline_html(value: str) -> Markup:
@@ -100,6 +102,8 @@ def render_json(d: Digest) -> str:
         "action_count": d.action_count,
         "run_health_ok": d.run_health.ok,
         **to_jsonable(d),  # the model's one JSON conversion (the view-model's datetimes are UTC already)
+        # the registry's own shape for consumers: {nct_id, event, from, to, verdict, …}
+        "registry_events": [e.to_json() for e in d.registry_events],
     }
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
 

@@ -36,6 +36,19 @@ from .digests import (
     unsent_digests,
 )
 from .records import Article, CitedStudyStatus, CountsView, RunCounts, StoredArticle, canonical_hash, to_jsonable
+from .registry import (
+    RegistryEventRecord,
+    SnapshotResult,
+    mark_gone,
+    pmids_for_trial,
+    record_alias,
+    registry_events,
+    save_registry_events,
+    snapshot_versions,
+    store_snapshot,
+    stored_pmids,
+    trials_for_pmid,
+)
 from .runs import (
     QueryStats,
     close_open_query_runs,
@@ -411,6 +424,8 @@ def latest_cited_checks(s: Session, article: str) -> list[CitedStudyStatus]:
 
 
 __all__ = [
+    "RegistryEventRecord", "SnapshotResult", "mark_gone", "pmids_for_trial", "record_alias", "registry_events",
+    "save_registry_events", "snapshot_versions", "store_snapshot", "stored_pmids", "trials_for_pmid",
     "DigestRecord",
     "QueryStats",
     "UpsertResult",

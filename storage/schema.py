@@ -235,6 +235,110 @@ class DigestRow(Base):
     item_keys: Mapped[list[Any]]  # [[pmid, content_hash], ...] so that a later digest does not repeat an item
 
 
+# ---- the trial registry (ClinicalTrials.gov; storage.registry) ------------------------------------------------
+
+class RegistryStudyRow(Base):
+    """The newest snapshot of each registry study seen (`summary`: pipeline.registry.study.summarize's dict)."""
+
+    __tablename__ = "registry_studies"
+
+    nct_id: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    summary: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    gone_since: Mapped[datetime | None]  # the registry answered 404 for it (a followed trial that disappeared)
+
+
+class RegistryVersionRow(Base):
+    """Every distinct snapshot of a study, in order: events come from diffing consecutive ones."""
+
+    __tablename__ = "registry_versions"
+
+    nct_id: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    summary: Mapped[dict[str, Any]]
+    seen_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="SET NULL"))
+
+
+class RegistryEventRow(Base):
+    """One registry event for one watched article, once: (article, nct_id, kind, key) is unique."""
+
+    __tablename__ = "registry_events"
+    __table_args__ = (sa.UniqueConstraint("article", "nct_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article: Mapped[str] = mapped_column(sa.String(100))
+    nct_id: Mapped[str] = mapped_column(sa.String(20))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    key: Mapped[str] = mapped_column(sa.String(200))
+    before: Mapped[str | None] = mapped_column(sa.Text)
+    after: Mapped[str | None] = mapped_column(sa.Text)
+    detail: Mapped[dict[str, Any]]
+    verdict: Mapped[str] = mapped_column(sa.String(10))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="SET NULL"))
+
+
+class RegistryLinkRow(Base):
+    """A PMID a study's referencesModule lists: the trial → paper and paper → trial link."""
+
+    __tablename__ = "registry_links"
+
+    nct_id: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    pmid: Mapped[str] = mapped_column(sa.String(20), primary_key=True, index=True)
+    ref_type: Mapped[str | None] = mapped_column(sa.String(20))
+    first_seen_at: Mapped[datetime]
+
+
+class RegistryAliasRow(Base):
+    """An NCT id the registry redirects (HTTP 301) to another study: a merged registration."""
+
+    __tablename__ = "registry_aliases"
+
+    alias: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(sa.String(20))
+    recorded_at: Mapped[datetime]
+
+
+# ---- the editor console (storage.console; migration 0007) ------------------------------------------------------
+
+class UserRow(Base):
+    """A console user. `password_hash` is scrypt's self-describing string; `token_hash` the SHA-256 of the API
+    token (a random 32-byte token needs no slow hash: it cannot be guessed from a dictionary)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(10))  # admin / editor / writer
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime]
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    token_created_at: Mapped[datetime | None]
+
+
+class DecisionRow(Base):
+    """One triage decision on one record for one watched article: append-only (the audit trail); an item's status
+    is its newest row. `user` is the name, not a key: the trail outlives a removed account."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (sa.Index("ix_decisions_article_pmid_at", "article", "pmid", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article: Mapped[str] = mapped_column(sa.String(100))
+    pmid: Mapped[str] = mapped_column(sa.String(20))
+    from_status: Mapped[str] = mapped_column(sa.String(20))
+    decision: Mapped[str] = mapped_column(sa.String(20))  # open / reviewed / article-updated / dismissed
+    reason: Mapped[str | None] = mapped_column(sa.String(40))  # dismiss only: one of storage.console.DISMISS_REASONS
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    user: Mapped[str] = mapped_column(sa.String(100))
+    at: Mapped[datetime]
+
+
 __all__ = [
     "ArticleRow",
     "ArticleVersionRow",
@@ -242,11 +346,18 @@ __all__ = [
     "BackfillSliceRow",
     "Base",
     "CitedCheckRow",
+    "DecisionRow",
     "DigestRow",
     "QueryHitRow",
     "QueryRunRow",
+    "RegistryAliasRow",
+    "RegistryEventRow",
+    "RegistryLinkRow",
+    "RegistryStudyRow",
+    "RegistryVersionRow",
     "RunLockRow",
     "RunRow",
     "UTCDateTime",
+    "UserRow",
     "WatermarkRow",
 ]

@@ -41,7 +41,7 @@ PG_ADMIN_URL = os.environ.get("LITWATCH_TEST_PG", "postgresql+psycopg://postgres
 # Files taken from other public repositories (eutils/, ctgov/, crossref/) are third-party data: never committed,
 # read in place from the shared folder beside the clone. LITWATCH_SHARED_FIXTURES points elsewhere if needed.
 SHARED_FIXTURES = Path(os.environ.get("LITWATCH_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
-THIRD_PARTY_FOLDERS = ("eutils",)
+THIRD_PARTY_FOLDERS = ("eutils", "crossref", "ctgov")
 
 
 def _in_ci() -> bool:

@@ -52,6 +52,7 @@ def write_config(tmp_path: Path, base_url: str, db_url: str) -> Path:
         f"backoff_base = 0.001\nmax_attempts = 3\nrequests_per_second = {RATE}\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
         f'[paths]\nqueries = "{lbp_only_queries()}"\n'
+        "[registry]\nenabled = false\n[crossref]\nenabled = false\n"  # tests never reach clinicaltrials.gov or Crossref
         # a crashed holder's SQLite lock row goes stale quickly, so the re-run can take over
         "[run]\nlock_stale_seconds = 0.5\nheartbeat_seconds = 0.1\n",
         encoding="utf-8",

@@ -43,7 +43,8 @@ def make_settings(tmp_path: Path, base_url: str, db_url: str, batch_size: int = 
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = {batch_size}\n'
         f"backoff_base = 0.001\nmax_attempts = 3\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
-        f'[paths]\nqueries = "{queries or lbp_only_queries()}"\n',
+        f'[paths]\nqueries = "{queries or lbp_only_queries()}"\n'
+        "[registry]\nenabled = false\n[crossref]\nenabled = false\n",  # no network in tests
         encoding="utf-8",
     )
     settings = load_settings(cfg, env={"NCBI_API_KEY": "test-key-0000"})

@@ -110,8 +110,9 @@ def assess_is_pure(m: Module, names: set[str]) -> list[str]:
 
 
 def sources_never_judge_or_report(m: Module, names: set[str]) -> list[str]:
-    """ncbi, pubmed (and registry) never import assess or reports, nor storage beyond records."""
-    if not within(m.name, "litwatch.pipeline.ncbi", "litwatch.pipeline.pubmed", "litwatch.pipeline.registry"):
+    """ncbi, pubmed (and registry, crossref) never import assess or reports, nor storage beyond records."""
+    if not within(m.name, "litwatch.pipeline.ncbi", "litwatch.pipeline.pubmed", "litwatch.pipeline.registry",
+                  "litwatch.pipeline.crossref"):
         return []
     return [n for n in names
             if within(n, "litwatch.pipeline.assess", "litwatch.reports")
@@ -120,7 +121,7 @@ def sources_never_judge_or_report(m: Module, names: set[str]) -> list[str]:
 
 FACE_PACKAGES = FACES
 ORCHESTRATORS = tuple(f"litwatch.pipeline.{name}" for name in (
-    "runner", "digest_run", "demo", "status", "backfill_ledger", "cited_checks", "file_assessment",
+    "runner", "digest_run", "demo", "status", "backfill_ledger", "cited_checks", "file_assessment", "search_test",
 ))
 
 

@@ -58,6 +58,8 @@ def write_config(tmp_path: Path, base_url: str, db_url: str, queries: Path, **se
                  "max_attempts": 3, "requests_per_second": 200.0},
         "storage": {"url": db_url, "data_dir": str(tmp_path)},
         "paths": {"queries": str(queries)},
+        "registry": {"enabled": False},  # a test about the registry switches it on with its own server
+        "crossref": {"enabled": False},  # likewise Crossref: tests never reach the network
     }
     for name, keys in sections.items():
         values.setdefault(name, {}).update(keys)

@@ -65,6 +65,13 @@ def test_the_wheel_installs_only_the_litwatch_package(wheel: Path) -> None:
         "litwatch/queries/stem-cell-lbp/article.toml",
     ):
         assert needed in names, needed
+    # every module of the source tree is in the wheel (a sub-package left out of pyproject's list breaks only the
+    # installed copy, never the editable one the other tests use)
+    for folder, package in (("pipeline", "litwatch/pipeline"), ("storage", "litwatch/storage"),
+                            ("reports", "litwatch/reports")):
+        for module in (REPO / folder).rglob("*.py"):
+            wanted = f"{package}/{module.relative_to(REPO / folder).as_posix()}"
+            assert wanted in names, f"{wanted} is missing from the wheel: add its package to pyproject.toml"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "litwatch = litwatch.pipeline.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -67,6 +67,7 @@ def test_secrets_never_appear_in_logs_outputs_database_or_digests(tmp_path: Path
             f'[ncbi]\nbase_url = "{server.base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
             "backoff_base = 0.001\nmax_attempts = 8\n"
             f'[storage]\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{lbp_only_queries()}"\n'
+            "[registry]\nenabled = false\n[crossref]\nenabled = false\n"  # no network in tests
             f'[digest]\nout_dir = "{tmp_path / "digests"}"\n'
             f'[mail]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
             'username = "writer"\nrecipients = ["writer@example.org"]\ntimeout = 5.0\n',

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import date
 from functools import lru_cache
+from typing import Protocol
 
 from litwatch.storage.records import Article, CitedStudyStatus, is_placeholder_pmid
 
@@ -177,7 +181,84 @@ def _what_changed(previous: Article, current: Article) -> str:
     return "record changed: " + (", ".join(parts) if parts else "bibliographic details")
 
 
+# --- Crossref's view of a cited study (the Retraction Watch database and publishers' notices) ----------------
+
+class CrossrefNotice(Protocol):
+    """One update of a work as Crossref lists it (`litwatch.pipeline.crossref.CrossrefUpdate` is one)."""
+
+    @property
+    def kind(self) -> str: ...  # canonical: retraction, partial_retraction, removal, withdrawal, correction, …
+    @property
+    def doi(self) -> str: ...
+    @property
+    def source(self) -> str: ...  # retraction-watch | publisher | "" (records deposited before 2025)
+    @property
+    def date(self) -> date | None: ...
+
+
+# Crossref update kinds → the cited-study status they give; other kinds (new_version, addendum…) give none.
+CROSSREF_STATUS = {"retraction": "retracted", "partial_retraction": "retracted", "removal": "retracted",
+                   "withdrawal": "retracted", "expression_of_concern": "concern", "correction": "corrected",
+                   "erratum": "corrected"}
+_CROSSREF_WORDS = {"retraction": "retracted", "partial_retraction": "partially retracted", "removal": "removed",
+                   "withdrawal": "withdrawn", "expression_of_concern": "expression of concern",
+                   "correction": "corrected", "erratum": "erratum"}
+_SOURCE_NAMES = {"retraction-watch": "Retraction Watch", "publisher": "publisher"}
+_STATUS_WORDS = {"retracted": "retracted", "concern": "expression of concern", "corrected": "corrected"}
+_NO_NOTICE = {"retracted": "no retraction notice", "concern": "no expression of concern",
+              "corrected": "no correction"}
+# Worst first: the order `check_cited_study` picks a status in.
+_SEVERITY = ("retracted", "concern", "corrected", "mismatch", "changed", "not-found")
+
+
+def cross_check_crossref(
+    status: CitedStudyStatus, doi: str, notices: Sequence[CrossrefNotice] | None, own_doi: str = ""
+) -> CitedStudyStatus:
+    """PubMed's `status` of a cited study with what Crossref says of its DOI added: a retraction or expression of
+    concern in Crossref makes the status retracted/concern even while PubMed shows nothing, one note per notice
+    ("Crossref/Retraction Watch: retracted on 2025-03-02 (notice 10.…)"), and one note saying whether PubMed and
+    Crossref agree. `notices`: the updates *of the work* (None: Crossref has no record of the DOI)."""
+    if notices is None:
+        return replace(status, notes=(*status.notes, f"Crossref: no record of DOI {doi}"))
+    own = (own_doi or doi).lower()
+    notes: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for n in sorted(notices, key=lambda n: (n.date or date.max, n.kind)):
+        if n.kind not in CROSSREF_STATUS or (n.kind, n.source) in seen:
+            continue
+        seen.add((n.kind, n.source))
+        where = f"Crossref/{_SOURCE_NAMES.get(n.source, n.source)}" if n.source else "Crossref"
+        when = f" on {n.date.isoformat()}" if n.date else ""
+        notice = f" (notice {n.doi})" if n.doi and n.doi.lower() != own else " (in place)" if n.doi else ""
+        notes.append(f"{where}: {_CROSSREF_WORDS[n.kind]}{when}{notice}")
+    crossref = _worst(CROSSREF_STATUS[n.kind] for n in notices if n.kind in CROSSREF_STATUS)
+    pubmed = status.status if status.status in _STATUS_WORDS else None
+    notes.append(_agreement(pubmed, crossref, notices))
+    final = _worst((status.status, crossref or "")) or status.status
+    return replace(status, status=final, notes=(*status.notes, *notes))  # type: ignore[arg-type]
+
+
+def _worst(statuses: Iterable[str]) -> str | None:
+    ranked = [s for s in statuses if s in _SEVERITY]
+    return min(ranked, key=_SEVERITY.index) if ranked else None
+
+
+def _agreement(pubmed: str | None, crossref: str | None, notices: Sequence[CrossrefNotice]) -> str:
+    """"PubMed and Crossref agree: retracted" or "PubMed: no retraction notice; Crossref: retracted
+    (retraction-watch, 2025-03-02)"."""
+    if pubmed == crossref:
+        said = _STATUS_WORDS[pubmed] if pubmed else "no retraction, concern or correction"
+        return f"PubMed and Crossref agree: {said}"
+    if crossref is None:
+        assert pubmed is not None
+        return f"PubMed: {_STATUS_WORDS[pubmed]}; Crossref: {_NO_NOTICE[pubmed]}"
+    first = min((n for n in notices if CROSSREF_STATUS.get(n.kind) == crossref), key=lambda n: n.date or date.max)
+    detail = ", ".join(x for x in (first.source, first.date.isoformat() if first.date else "") if x)
+    said = f"{_STATUS_WORDS[crossref]} ({detail})" if detail else _STATUS_WORDS[crossref]
+    return f"PubMed: {_STATUS_WORDS[pubmed] if pubmed else _NO_NOTICE[crossref]}; Crossref: {said}"
+
+
 __all__ = [
-    "PROBLEM_LINKS", "check_cited_study", "match_cited", "normalise_doi", "normalise_title", "notice_target",
-    "related_to_cited",
+    "CROSSREF_STATUS", "PROBLEM_LINKS", "CrossrefNotice", "check_cited_study", "cross_check_crossref", "match_cited",
+    "normalise_doi", "normalise_title", "notice_target", "related_to_cited",
 ]

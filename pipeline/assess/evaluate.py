@@ -8,9 +8,12 @@ acceptable / labelled v. A labelled record with no assessment counts as wrong ("
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from litwatch.storage.records import VERDICTS, Assessment
+from litwatch.storage.records import VERDICTS, Article, Assessment
+
+from .findings import unverified_outcomes
 
 MISSING = "missing"
 
@@ -36,12 +39,36 @@ class Miss:
 
 
 @dataclass(frozen=True)
+class FindingScore:
+    """Agreement with the hand labels' `findings` {direction, controlled, stances: {claim id: stance}}, and the
+    outcomes whose value is not verbatim in its quote or whose quote is not in the record (must be 0)."""
+
+    direction_correct: int
+    direction_total: int
+    stance_correct: int
+    stance_total: int
+    unverified: int  # outcome numbers (and statements) not found verbatim in the record
+    checked: int  # outcomes checked against their records (0 when the records were not given)
+    misses: tuple[str, ...]
+
+    @property
+    def direction_accuracy(self) -> float:
+        return self.direction_correct / self.direction_total if self.direction_total else 0.0
+
+    @property
+    def stance_accuracy(self) -> float:
+        return self.stance_correct / self.stance_total if self.stance_total else 0.0
+
+
+@dataclass(frozen=True)
 class EvalReport:
     total: int
     correct: int
     scores: tuple[VerdictScore, ...]
     confusion: dict[str, dict[str, int]]  # labelled verdict → predicted verdict → count
     misses: tuple[Miss, ...]
+    findings: FindingScore | None = None  # issue 12: labels with a `findings` field
+
 
     @property
     def accuracy(self) -> float:
@@ -54,7 +81,9 @@ class EvalReport:
         raise KeyError(verdict)
 
 
-def evaluate(labels: list[dict], assessments: dict[str, Assessment]) -> EvalReport:
+def evaluate(labels: list[dict], assessments: dict[str, Assessment],
+             records: Iterable[Article] = ()) -> EvalReport:
+    """Verdict scores; with `findings` labels, direction/stance agreement; with `records`, the quote check."""
     columns = [*VERDICTS, MISSING]
     confusion = {v: dict.fromkeys(columns, 0) for v in VERDICTS}
     correct = 0
@@ -89,7 +118,45 @@ def evaluate(labels: list[dict], assessments: dict[str, Assessment]) -> EvalRepo
         for v in VERDICTS
     )
     return EvalReport(total=len(labels), correct=correct, scores=scores, confusion=confusion,
-                      misses=tuple(misses))
+                      misses=tuple(misses), findings=score_findings(labels, assessments, records))
+
+
+def score_findings(labels: list[dict], assessments: dict[str, Assessment],
+                   records: Iterable[Article] = ()) -> FindingScore | None:
+    labelled = [label for label in labels if isinstance(label.get("findings"), dict)]
+    records = list(records)
+    if not labelled and not records:
+        return None
+    d_ok = d_all = s_ok = s_all = 0
+    misses: list[str] = []
+    for label in labelled:
+        pmid = str(label["pmid"])
+        want = label["findings"]
+        got = assessments.get(pmid)
+        finding = got.finding if got else None
+        direction = finding.direction if finding else "none"
+        if "direction" in want:
+            d_all += 1
+            if direction == want["direction"]:
+                d_ok += 1
+            else:
+                misses.append(f"{pmid} {label.get('id', '')}: direction expected {want['direction']}, got {direction}")
+        stances = {st.claim: st.stance for st in got.stances} if got else {}
+        for claim, stance in (want.get("stances") or {}).items():
+            s_all += 1
+            if stances.get(claim) == stance:
+                s_ok += 1
+            else:
+                misses.append(f"{pmid} {label.get('id', '')}: {claim} expected {stance}, got "
+                              f"{stances.get(claim, 'none')}")
+    unverified = checked = 0
+    for article in records:
+        got = assessments.get(article.pmid)
+        if got is not None and got.finding is not None:
+            checked += len(got.finding.outcomes)
+            unverified += len(unverified_outcomes(got.finding, article))
+    return FindingScore(direction_correct=d_ok, direction_total=d_all, stance_correct=s_ok, stance_total=s_all,
+                        unverified=unverified, checked=checked, misses=tuple(misses))
 
 
 def format_report(report: EvalReport) -> str:
@@ -112,11 +179,27 @@ def format_report(report: EvalReport) -> str:
             why = f" — {m.reason}" if m.reason else ""
             lines.append(f"  {m.pmid} {m.label_id or m.title[:60]}: expected {'/'.join(m.accept)}, "
                          f"got {m.got}{why}")
+    if report.findings is not None:
+        lines.extend(_format_findings(report.findings))
     return "\n".join(lines)
+
+
+def _format_findings(f: FindingScore) -> list[str]:
+    lines = ["", f"findings: direction {f.direction_correct}/{f.direction_total} = {_pct(f.direction_accuracy)}, "
+                 f"stance {f.stance_correct}/{f.stance_total} = {_pct(f.stance_accuracy)}"]
+    if f.checked or f.unverified:
+        lines.append(f"outcome numbers not verbatim in their record: {f.unverified} (of {f.checked} checked)")
+    else:
+        lines.append("outcome numbers not verbatim in their record: not checked (records not given)")
+    if f.misses:
+        lines.append(f"finding misses ({len(f.misses)}):")
+        lines.extend(f"  {m}" for m in f.misses)
+    return lines
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-__all__ = ["MISSING", "EvalReport", "Miss", "VerdictScore", "evaluate", "format_report"]
+__all__ = ["MISSING", "EvalReport", "FindingScore", "Miss", "VerdictScore", "evaluate", "format_report",
+           "score_findings"]

@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 
 from litwatch.storage.records import DESIGN_PHRASES, POPULATION_PHRASES, Article, Assessment
 
-from ..watchlist import OFF_TOPIC, CitedStudy, Topic, WatchedArticle
+from ..watchlist import OFF_TOPIC, CitedStudy, Claim, Topic, WatchedArticle
 from . import signals as sig
 from .cited import PROBLEM_LINKS, match_cited, notice_target, related_to_cited
 from .design import HUMAN_EVIDENCE, NOTICES, SYNTHESIS, detect_design
+from .findings import read_finding
+from .stance import claim_stances
 from .text import Text, lc_pattern
 
-RULESET_VERSION = "2026.11.3"  # the topic comes from the article (article.toml [topic])
+RULESET_VERSION = "2026.12.1"  # findings and per-claim stances (issue 12); verdicts unchanged
 _LONG_TERM_MONTHS = 12.0
 
 
@@ -90,14 +92,19 @@ def assess(article: Article, profile: WatchedArticle) -> Assessment:
     text = Text.of(article)
     c = classify(article, text, topic=profile.topic)
     verdict, reasons, study = _verdict(article, c, profile, text)
-    claims = _claims(c, profile, study, verdict)
+    touched = _touched_claims(c, profile, study, verdict)
+    finding = read_finding(article, c.design, c.population, profile.topic, studies=c.studies,
+                           patients=c.sample_size)
+    cited = study if verdict == "cited" else None
+    stances = claim_stances(finding, touched, profile, article, design=c.design,
+                            follow_up_months=c.follow_up_months, cited=cited)
     return Assessment(
         pmid=article.pmid, verdict=verdict, design=c.design, population=c.population, condition=c.condition,
         reasons=(summary(c, profile.topic), *reasons, *(f"signal: {s}" for s in c.signals)),
         ruleset_version=RULESET_VERSION, record_version=article.version, content_hash=article.content_hash,
-        interventions=c.interventions, claims=claims, sample_size=c.sample_size,
+        interventions=c.interventions, claims=tuple(claim.label for claim in touched), sample_size=c.sample_size,
         follow_up_months=c.follow_up_months, cited_study=study.id if study else None,
-        article=profile.slug,
+        article=profile.slug, finding=finding, stances=stances,
     )
 
 
@@ -176,9 +183,9 @@ def _by_design(c: Classification, profile: WatchedArticle, article: Article) -> 
     return "fyi", ["no clinical study design found"]
 
 
-def _claims(
+def _touched_claims(
     c: Classification, profile: WatchedArticle, study: CitedStudy | None, verdict: str
-) -> tuple[str, ...]:
+) -> tuple[Claim, ...]:
     kinds: set[str] = set()
     human = c.population == "human"
     if c.design in SYNTHESIS:
@@ -206,7 +213,7 @@ def _claims(
         cites_it = study is not None and study.id in claim.cites
         if cites_it or (on_topic and set(claim.interventions) & set(c.interventions)
                         and set(claim.watch_for) & kinds):
-            labels.append(claim.label)
+            labels.append(claim)
     return tuple(labels)
 
 

@@ -36,6 +36,8 @@ from .commands import (
 from .offline import cmd_assess, cmd_evaluate
 from .output import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 from .parser import build_parser, usage_problem
+from .searches import cmd_searches
+from .users import cmd_items, cmd_serve, cmd_user
 
 __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "trigger"]
 
@@ -45,6 +47,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "run": cmd_run, "backfill": cmd_run, "runs": cmd_runs, "show": cmd_show, "check": cmd_check, "db": cmd_db,
     "replay": cmd_replay, "demo": cmd_demo, "assess": cmd_assess, "evaluate": cmd_evaluate,
     "digest": cmd_digest, "status": cmd_status, "schedule": cmd_schedule, "watermark": cmd_watermark,
+    "searches": cmd_searches, "user": cmd_user, "items": cmd_items, "serve": cmd_serve,
 }
 
 
@@ -59,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the demo reaches only its own server on 127.0.0.1: NCBI's contact address is not needed there
         settings = load_settings(args.config, contact_required=args.command != "demo")
         configure_logging(args.verbose, args.log_file,
-                          secrets=tuple(s for s in (settings.ncbi.api_key, settings.mail.password) if s))
+                          secrets=tuple(s for s in (settings.ncbi.api_key, settings.mail.password,
+                                                    settings.web.secret_key) if s))
         return COMMANDS[args.command](args, settings)
     except (ConfigError, QueryError, UsageError) as exc:
         return _fail(args, exc, EXIT_USAGE)

@@ -34,6 +34,8 @@ from .output import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from ..watchlist import WatchedArticle
+
 log = logging.getLogger("litwatch")
 
 
@@ -45,7 +47,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     request = RunRequest(
         trigger=trigger(args), kind="backfill" if args.command == "backfill" else "fetch",
         query_ids=tuple(args.query), since=args.since, until=args.until, wait=args.wait,
-        check_cited=not args.no_cited,
+        check_cited=not args.no_cited, sources=tuple(dict.fromkeys(args.source)),
     )
     runner = Runner(settings, progress=progress, stop=install_stop_handlers(interrupt_at_once=True))
     if getattr(args, "dry_run", False):
@@ -173,8 +175,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     for article in articles:
         for query in article.queries:
             validate_term(query.term)
+        _check_search_hygiene(article)
         print(f"{article.slug}: {len(article.queries)} queries, {len(article.claims)} claims, "
-              f"{len(article.cited)} cited studies — ok")
+              f"{len(article.cited)} cited studies, {len(article.known)} known papers — ok")
     validate_schedule(settings)  # the very parsing `litwatch schedule` does
     print(f"schedule: fetch '{settings.schedule.fetch}', digest '{settings.schedule.digest}' "
           f"({settings.schedule.timezone}) — ok")
@@ -189,6 +192,20 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: {warning}")
     print(f"config {settings.source}: ok")
     return EXIT_OK
+
+
+def _check_search_hygiene(article: WatchedArticle) -> None:
+    """Style findings print as warnings; a term PubMed would silently search otherwise fails check (exit 2)."""
+    from ..search_hygiene import ERROR, article_findings
+
+    findings = article_findings(article)
+    for finding in findings:
+        if finding.severity != ERROR:
+            print(f"warning: {finding.message}")
+    errors = [f for f in findings if f.severity == ERROR]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise QueryError(f"{errors[0].message}{more}")
 
 
 def _check_database(settings: Settings) -> str:

@@ -25,7 +25,6 @@ def cmd_assess(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from ..assess import evaluate, format_report
-    from ..file_assessment import assess_file
 
     labels = []
     for n, line in enumerate(read_bytes(args.labels).decode("utf-8").splitlines(), 1):
@@ -34,8 +33,13 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 labels.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise QueryError(f"{args.labels}:{n}: invalid JSON: {exc.msg}") from None
-    assessments = {x.pmid: x for x in assess_file(read_bytes(args.file), _profile(settings, args.article))}
-    print(format_report(evaluate(labels, assessments)))
+    from ..assess import assess
+    from ..pubmed.parse import parse_efetch
+
+    profile = _profile(settings, args.article)
+    records = parse_efetch(read_bytes(args.file), "file").articles  # the quote check reads the records' text
+    assessments = {x.pmid: x for x in (assess(article, profile) for article in records)}
+    print(format_report(evaluate(labels, assessments, records)))
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from litwatch.reports.findings import STANCE_WORDS, finding_json, found_line, stance_json
 from litwatch.storage.records import Assessment, RunSummary, StoredArticle, to_jsonable
 
 if TYPE_CHECKING:
@@ -109,6 +110,21 @@ def stored_record_lines(stored: StoredArticle) -> list[str]:
         lines.extend(f"  - {reason}" for reason in x.reasons)
         if x.claims:
             lines.append(f"  affects: {'; '.join(x.claims)}")
+        lines.extend(finding_lines(x))
+    return lines
+
+
+def finding_lines(x: Assessment) -> list[str]:
+    """What the record found (with each number's quote, to check it) and its stance per claim (by claim id)."""
+    lines = []
+    if x.finding is not None:
+        lines.append(f"  found: {found_line(x.finding)}")
+        lines.extend(f'    {o.measure}: "{o.quote}"' for o in x.finding.outcomes if o.quote)
+        if x.finding.statement:
+            lines.append(f'  in its words: "{x.finding.statement}"')
+    if x.stances:
+        lines.append("  for the article:")
+        lines.extend(f"    {STANCE_WORDS.get(s.stance, s.stance)} {s.claim}: {s.reason}" for s in x.stances)
     return lines
 
 
@@ -119,6 +135,8 @@ def assessment_json(x: Assessment) -> str:
         "interventions": list(x.interventions), "condition": x.condition, "verdict": x.verdict,
         "claims": list(x.claims), "reasons": list(x.reasons), "sample_size": x.sample_size,
         "follow_up_months": x.follow_up_months,
+        # as the JSON digest carries them (litwatch.reports.findings): one shape for every consumer
+        "finding": finding_json(x.finding), "stance": stance_json(x.stances),
     }, ensure_ascii=False)
 
 

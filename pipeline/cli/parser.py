@@ -11,6 +11,7 @@ from .. import __version__
 from .output import EXIT_HELP
 
 TRIGGERS = ("manual", "cron", "scheduler")
+SOURCES = ("pubmed", "registry", "crossref")  # what `litwatch run --source` may limit a run to
 
 
 def _date(text: str) -> date:
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_offline_commands(sub)
     _add_digest_and_service_commands(sub)
     _add_evaluate_command(sub)
+    _add_console_commands(sub)
     return parser
 
 
@@ -135,6 +137,7 @@ def _add_history_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                                "error.")
 
     _add_watermark_command(sub)
+    _add_searches_command(sub)
 
     db = sub.add_parser("db", help="database schema management (Alembic)",
                         description="Apply or inspect schema migrations ('run' upgrades automatically).")
@@ -163,6 +166,24 @@ def _add_watermark_command(sub: argparse._SubParsersAction[argparse.ArgumentPars
     reset.add_argument("query", metavar="QUERY", help="saved search id")
     for p in (set_, reset):
         p.add_argument("--trigger", choices=TRIGGERS, help="who made the change (default: manual on a terminal)")
+
+
+def _add_searches_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    searches = sub.add_parser("searches", help="test the saved searches against papers known to be relevant",
+                              description="Saved-search tools. `test`: for each saved search, which of the papers "
+                                          "the article must find (queries/<slug>/known.toml and the cited studies) "
+                                          "it finds in PubMed, with no date window.",
+                              epilog=EXIT_HELP)
+    actions = searches.add_subparsers(dest="action", metavar="ACTION", required=True)
+    test = actions.add_parser("test", help="which known papers each saved search finds; exit 1 if any is missed",
+                              description="Print a table of known papers x saved searches (and any search), the "
+                                          "sensitivity of each search and of their union, and every known paper "
+                                          "no search finds. Exit 0 when every known paper is found, 1 when one is "
+                                          "missed, 2 on a usage or watch-list error. Asks [ncbi] base_url (NCBI "
+                                          "or a replay server): one esearch per search per 100 known papers.",
+                              epilog=EXIT_HELP)
+    test.add_argument("--article", metavar="SLUG", help="only this watched article (default: every one)")
+    test.add_argument("--json", action="store_true", help="one JSON object per article")
 
 
 def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -246,3 +267,42 @@ def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run to finish instead of exiting 3")
     p.add_argument("--no-cited", action="store_true", help="skip re-checking the article's cited studies")
+    p.add_argument("--source", action="append", choices=SOURCES, default=[], metavar="SOURCE",
+                   help="only this source (repeatable): pubmed (the saved searches and the cited studies' PubMed "
+                        "records), registry (ClinicalTrials.gov: each article's registry.toml searches and followed "
+                        "trials), crossref (the cited studies' Crossref/Retraction Watch records); default: every "
+                        "source enabled in config.toml")
+
+
+def _add_console_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="the editor console: a signed-in web page to run, triage and check health",
+                           description="Serve the editor console with waitress. Binds 127.0.0.1 unless told "
+                                       "otherwise; put a TLS reverse proxy in front of it for other machines "
+                                       "(docs/console.md). Users: `litwatch user add`.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+
+    user = sub.add_parser("user", help="console users: add, list, remove, passwd, role, token",
+                          description="Manage the editor console's users. A password is read from stdin when it "
+                                      "is not a terminal, else prompted (never an argument). Roles: writer "
+                                      "(triage), editor (also runs), admin (also manages users).")
+    actions = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add a user (password from stdin or a prompt)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", choices=["admin", "editor", "writer"], required=True)
+    actions.add_parser("list", help="every user, their role and whether they have an API token")
+    for name, text in (("remove", "remove a user (their decisions stay in the audit trail)"),
+                       ("passwd", "set a user's password (from stdin or a prompt)"),
+                       ("token", "print a new API token for NAME (replaces the old one; shown once)")):
+        actions.add_parser(name, help=text).add_argument("name", metavar="NAME")
+    role = actions.add_parser("role", help="change a user's role")
+    role.add_argument("name", metavar="NAME")
+    role.add_argument("role", choices=["admin", "editor", "writer"])
+
+    items = sub.add_parser("items", help="triage decisions: export them with their verdicts",
+                           description="Export the console's decisions (the audit trail: who, when, from -> to, "
+                                       "reason, note) with each record's verdict and title.")
+    item_actions = items.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = item_actions.add_parser("export", help="every decision as CSV or JSON lines on stdout")
+    export.add_argument("--format", choices=["csv", "json"], default="csv", help="default %(default)s")
+    export.add_argument("--article", metavar="SLUG", help="only this watched article's decisions")

@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .corpus import Corpus
+from .crossref import PREFIX as CROSSREF_PREFIX
+from .crossref import CrossrefWorks
 from .faults import ENDPOINTS, HOSTILE, QUERY_NOTES, Faults, arguments, fault_response
 from .matching import QuerySyntaxError, compile_term
 from .responses import (
@@ -75,8 +77,10 @@ class ReplayServer:
         api_key_rate_limit: float | None = 10.0,
         latency: float = 0.0,
         bandwidth_bps: float | None = None,
+        crossref: CrossrefWorks | None = None,
     ) -> None:
         self.corpus = corpus
+        self.crossref = crossref if crossref is not None else CrossrefWorks()  # /crossref/works/{doi}
         self.port = port
         self.rate_limit = rate_limit
         self.api_key_rate_limit = api_key_rate_limit
@@ -133,6 +137,11 @@ class ReplayServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PREFIX}"
+
+    @property
+    def crossref_url(self) -> str:
+        """The Crossref REST API stand-in ([crossref] base_url): `works/{doi}` over `self.crossref`."""
+        return f"http://127.0.0.1:{self.port}{CROSSREF_PREFIX}"
 
     @property
     def last_params(self) -> dict[str, str]:
@@ -341,6 +350,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_counted(self, replay: ReplayServer, method: str) -> None:
         params = self._params(method)
         path = urlsplit(self.path).path
+        if path.startswith(CROSSREF_PREFIX):  # Crossref's API: not NCBI's, so none of its rate limit or faults
+            crossref = replay.crossref.answer(path[len(CROSSREF_PREFIX):], params, self.headers.get("User-Agent", ""))
+            if crossref is None:  # the "reset" fault
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            else:
+                self._send(crossref, replay)
+            return
         endpoint = path[len(PREFIX) : -len(".fcgi")] if path.startswith(PREFIX) and path.endswith(".fcgi") else ""
         if endpoint not in ENDPOINTS:
             self._send(Response(404, "text/html", b"<html><body><h1>404 Not Found</h1></body></html>\n"), replay)

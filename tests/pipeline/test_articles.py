@@ -50,6 +50,7 @@ def _settings(tmp_path: Path, base_url: str, db_url: str, queries: Path, smtp_po
         f"backoff_base = 0.001\nmax_attempts = 2\nrequests_per_second = 200\n"
         f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n'
         f'[paths]\nqueries = "{queries}"\n'
+        "[registry]\nenabled = false\n[crossref]\nenabled = false\n"  # tests never reach clinicaltrials.gov or Crossref
         f'[digest]\nout_dir = "{tmp_path / "digests"}"\n'
         f'[mail]\nenabled = {"true" if mail else "false"}\nhost = "127.0.0.1"\nport = {smtp_port}\n'
         f'security = "none"\nsender = "litwatch@example.org"\nrecipients = ["writer@example.org"]\ntimeout = 5\n',

@@ -3,6 +3,7 @@ the trigger default, log lines with the run id, and progress as a bar or as log 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -17,12 +18,21 @@ from pathlib import Path
 import pytest
 
 from litwatch.pipeline import cli
+from litwatch.pipeline.cli import output
 from litwatch.pipeline.logs import LIBRARY_LOGGERS, configure_logging, level_from_env, set_run_id
 from litwatch.pipeline.progress import BarProgress, LogProgress, progress_for
 from litwatch.storage import repository
 from litwatch.storage.engine import make_engine, session_scope
 from litwatch.storage.migrate import upgrade
-from litwatch.storage.records import RunCounts
+from litwatch.storage.records import (
+    Article,
+    Assessment,
+    ClaimStance,
+    Finding,
+    Outcome,
+    RunCounts,
+    StoredArticle,
+)
 from tests.test_operations import LINE, queries_dir, write_config
 
 
@@ -308,3 +318,48 @@ def test_schedule_with_a_bad_schedule_exits_2_before_starting(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert re.fullmatch(rf"litwatch: error: {re.escape(str(config))}: {message}.*\n", captured.err), captured.err
+
+
+def _judged() -> Assessment:
+    finding = Finding("no-difference", True, (Outcome("VAS", "−1.2", "points", "6 months", "VAS −1.2 points"),),
+                      statement="Pain did not differ from sham at 6 months.")
+    return Assessment(pmid="1", verdict="update", design="rct", population="human", condition="lbp",
+                      reasons=("randomised",), ruleset_version="t", article="stem-cell-lbp", finding=finding,
+                      stances=(ClaimStance("dream-rct", "supports", "article: comparable to sham; here too"),
+                               ClaimStance("overview", "contradicts", "article: promising; here: no difference")))
+
+
+def test_show_prints_the_finding_and_the_stance_per_claim() -> None:
+    article = Article(pmid="1", title="T")
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    lines = output.stored_record_lines(StoredArticle(article, article.content_hash, when, when, when,
+                                                     assessments=(_judged(),)))
+    tail = lines[lines.index("verdict for stem-cell-lbp: UPDATE (rct, human, lbp)"):]
+    assert tail[2:] == [
+        "  found: No difference from control at 6 months (VAS −1.2 points)",
+        '    VAS: "VAS −1.2 points"',
+        '  in its words: "Pain did not differ from sham at 6 months."',
+        "  for the article:",
+        "    Supports dream-rct: article: comparable to sham; here too",
+        "    Contradicts overview: article: promising; here: no difference",
+    ]
+    unjudged = dataclasses.replace(_judged(), finding=None, stances=())
+    assert not any(line.startswith(("  found:", "  for the article")) for line in output.stored_record_lines(
+        StoredArticle(article, article.content_hash, when, when, when, assessments=(unjudged,))))
+
+
+def test_assess_json_lines_carry_the_finding_and_stance_as_the_json_digest_does() -> None:
+    data = json.loads(output.assessment_json(_judged()))
+    assert data["finding"] == {
+        "direction": "no-difference", "controlled": True, "statement": "Pain did not differ from sham at 6 months.",
+        "outcomes": [{"measure": "VAS", "value": "−1.2", "unit": "points", "timepoint": "6 months",
+                      "quote": "VAS −1.2 points"}],
+        "studies": None, "patients": None,
+    }
+    assert data["stance"] == {
+        "dream-rct": {"stance": "supports", "reason": "article: comparable to sham; here too"},
+        "overview": {"stance": "contradicts", "reason": "article: promising; here: no difference"},
+    }
+    bare = json.loads(output.assessment_json(dataclasses.replace(_judged(), finding=None, stances=())))
+    assert bare["finding"] is None and bare["stance"] == {}
+    assert output.assessment_row(_judged()).split() == ["1", "UPDATE", "rct", "human", "randomised"]

@@ -27,10 +27,14 @@ def test_the_demo_prints_the_digests_counts_and_every_record_is_listed_once(tmp_
         markdown = path.read_text("utf-8")
         tally = markdown.split("\n\n")[2]  # the digest's second paragraph, under the headline
         assert f"  {tally}" in lines  # the demo prints the digest's own line: the same numbers, the same words
-        numbers = re.fullmatch(r"(\d+) records: (\d+) needs? action, (\d+) worth a look, (\d+) for awareness", tally)
-        assert numbers is not None, tally  # "44 records: 7 need action, 12 worth a look, 25 for awareness"
-        records, action, worth, awareness = (int(n) for n in numbers.groups())
-        assert action + worth + awareness == records  # each record in one section
+        numbers = re.fullmatch(r"(\d+) records(?: and (\d+) trial registry updates?)?: (\d+) needs? action, "
+                               r"(\d+) worth a look, (\d+) for awareness", tally)
+        assert numbers is not None, tally  # "44 records and 3 trial registry updates: 11 need action, 12 worth…"
+        records, trials, action, worth, awareness = (int(n or 0) for n in numbers.groups())
+        assert trials >= 1  # the bundled registry records changed between the demo's two registry runs
+        assert action + worth + awareness == records + trials  # each record in one section, each trial update too
+        registry = markdown.split("## Trial registry (")[1].split("\n\n## ")[0]
+        assert registry.count("(action)") == trials  # the updates the tally counts are the registry's actions
         total += records
         headline = next(x for x in lines if x.startswith(f"digest 2026-W49 for {path.parent.name}: "))
         assert headline.endswith(f"Action needed: {action} — the article's evidence section should be updated")

@@ -43,7 +43,8 @@ def settings_for(tmp_path: Path, server: ReplayServer | str, db_url: str, max_at
         f'[ncbi]\nbase_url = "{base_url}"\nemail = "tests@example.org"\nbatch_size = 7\n'
         # max_in_flight 1: requests in a known order (faults after=k)
         f"backoff_base = 0.001\nmax_attempts = {max_attempts}\nmax_in_flight = 1\n"
-        f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n',
+        f'[storage]\nurl = "{db_url}"\ndata_dir = "{tmp_path}"\n[paths]\nqueries = "{REPO / "queries"}"\n'
+        "[registry]\nenabled = false\n[crossref]\nenabled = false\n",  # no network in tests
         encoding="utf-8",
     )
     return load_settings(cfg, env={"NCBI_API_KEY": "test-key-0000"})

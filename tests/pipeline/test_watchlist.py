@@ -286,3 +286,41 @@ def test_matcher_is_not_vacuous() -> None:
     assert _matches(term, "Stem-cells for disc degeneration", set())
     assert not _matches(term, "Stem cells for asthma", set())
     assert _matches('"Exosomes"[mh] NOT "rats"[tiab]', "x", {"exosomes"})
+
+
+# --- known.toml (issue 16): the papers the searches must find -----------------------------------------------
+
+def test_known_toml_loads_and_is_not_a_saved_search(tmp_path: Path) -> None:
+    queries = _copy(tmp_path)
+    (queries / "stem-cell-lbp" / "known.toml").write_text(
+        '[[papers]]\npmid = 25054402\nnote = "Pang 2014"\n\n[[papers]]\ndoi = "10.14444/7033"\n', encoding="utf-8")
+    article = next(a for a in load_watchlist(queries) if a.slug == "stem-cell-lbp")
+    assert [q.id for q in article.queries] == ["exosomes", "gene-therapy", "stem-cells"]
+    assert [(p.pmid, p.doi, p.note) for p in article.known] == [("25054402", None, "Pang 2014"),
+                                                               (None, "10.14444/7033", "")]
+    (queries / "stem-cell-lbp" / "known.toml").unlink()
+    assert next(a for a in load_watchlist(queries) if a.slug == "stem-cell-lbp").known == ()
+
+
+def test_the_bundled_articles_list_known_papers() -> None:
+    assert all(article.known for article in load_watchlist(QUERIES))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[papers]]\nnote = "x"\n', r"known.toml: papers\[0\]: needs 'pmid' or 'doi'"),
+    ('[[papers]]\npmid = "PMID 1"\n', r"known.toml: papers\[0\]: key 'pmid' must be digits, got 'PMID 1'$"),
+    ('[[papers]]\ndoi = "doi:10.1/x"\n', r"known.toml: papers\[0\]: key 'doi' must look like 10.xxxx/yyyy"),
+    ('[[papers]]\npmid = "1"\nurl = "x"\n', r"known.toml: papers\[0\]: unknown key 'url'"),
+    ('[[papers]]\npmid = "1"\n[[papers]]\npmid = "1"\n',
+     r"known.toml: papers\[1\]: pmid 1 is already listed in papers\[0\]$"),
+    ('[[papers]]\ndoi = "10.1/X"\n[[papers]]\ndoi = "10.1/x"\n',
+     r"known.toml: papers\[1\]: doi 10.1/x is already listed in papers\[0\]$"),
+    ("papers = 3\n", r"known.toml: key 'papers' must be an array of tables"),
+    ("", r"known.toml: missing key 'papers'"),
+    ("[[papers]\n", r"known.toml: invalid TOML"),
+])
+def test_known_toml_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    queries = _copy(tmp_path)
+    (queries / "stem-cell-lbp" / "known.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(QueryError, match=r"^queries/stem-cell-lbp/" + message):
+        load_watchlist(queries)

@@ -10,6 +10,9 @@ from litwatch.reports.digest import Digest, DigestInput, build_digest
 from litwatch.storage.records import (
     Assessment,
     CitedStudyStatus,
+    ClaimStance,
+    Finding,
+    Outcome,
     QueryRunStats,
     RunCounts,
     RunSummary,
@@ -34,6 +37,51 @@ CLINICAL = "Clinical evidence: stem cells reduce pain and improve function"
 SAFETY = "Safety: no serious adverse events linked to injections"
 TIMELINE = "DREAM study: early results resemble placebo"
 FUTURE = "Future: exosomes and gene-enhanced cells"
+# the article's claim labels by id (queries/stem-cell-lbp/article.toml), as pipeline.digest_run passes them
+CLAIM_LABELS = {
+    "overview": "introduction — MSCs as a promising treatment",
+    "meta-analysis": "clinical evidence — meta-analysis paragraph",
+    "dream-rct": "clinical evidence — DREAM RCT paragraph",
+    "long-term-follow-up": "clinical evidence — long-term follow-up outlook",
+    "safety": "benefits and FAQ — safety claims",
+}
+# Hand-made findings (issue 12), every quote copied verbatim from the record's abstract (tests check that).
+SYSTEMATIC_REVIEW_FINDING = Finding(
+    "favours-treatment",
+    controlled=False,
+    outcomes=(
+        Outcome("VAS and ODI", "P < 0.00001", quote="showed significant improvement ODI and VAS (P < 0.00001)"),
+        Outcome("Pfirrmann grade", "P = 0.005",
+                quote="Improvement also showed in Pfirrmann grade before and after treatment with stem cells "
+                      "(P = 0.005)"),
+    ),
+    statement="Functional outcomes in patients treated with stem cell therapy showed significant improvement ODI "
+              "and VAS (P < 0.00001).",
+    studies=8,
+    patients=283,
+)
+PHASE_ONE_FINDING = Finding(
+    "safety-only",
+    controlled=False,
+    outcomes=(
+        Outcome("serious adverse events", "no", timepoint="1 year",
+                quote="We observed no procedure or stem cell-related adverse events or serious adverse events "
+                      "during the 1-year follow-up period"),
+    ),
+    statement="We observed no procedure or stem cell-related adverse events or serious adverse events during the "
+              "1-year follow-up period.",
+)
+PROTOCOL_FINDING = Finding("not-reported", controlled=True)
+SVF_FINDING = Finding(
+    "favours-treatment",
+    controlled=False,
+    outcomes=(
+        Outcome("severe adverse events", "No", timepoint="12 months",
+                quote="No severe adverse events (SAEs) were reported during a 12 month follow up period"),
+    ),
+    statement="No severe adverse events (SAEs) were reported during a 12 month follow up period with no incidences "
+              "of infection.",
+)
 
 
 def _assess(
@@ -72,6 +120,11 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
             sample_size=None,
             follow_up_months=None,
             condition="discogenic-lbp",
+            stances=(
+                ClaimStance("dream-rct", "extends",
+                            "a second sham-controlled trial of the kind the DREAM paragraph describes; the record "
+                            "gives no results (title only)"),
+            ),
         ),
         ("stem-cells",),
         datetime(2026, 11, 14, 6, 2, tzinfo=UTC),
@@ -92,6 +145,10 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
             sample_size=52,
             follow_up_months=6,
             cited_study="dream-2025",
+            stances=(
+                ClaimStance("dream-rct", "unclear",
+                            "the record stops before its results; article: comparable pain relief at six months"),
+            ),
         ),
         ("cited-trials", "stem-cells"),
         datetime(2026, 11, 8, 6, 1, tzinfo=UTC),
@@ -110,6 +167,13 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
             interventions=("stem-cells",),
             claims=(CLINICAL, SAFETY),
             condition="discogenic-lbp",
+            finding=SYSTEMATIC_REVIEW_FINDING,
+            stances=(
+                ClaimStance("safety", "unclear", "the abstract gives no adverse-event numbers"),
+                ClaimStance("meta-analysis", "outdates",
+                            "article: 9 studies/245 patients (Zhang 2023); this review: 8 articles/283 cases, "
+                            "searched to 13 September 2023"),
+            ),
         ),
         ("stem-cells",),
         datetime(2026, 11, 17, 6, 3, tzinfo=UTC),
@@ -126,6 +190,11 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
             claims=(SAFETY,),
             sample_size=10,
             follow_up_months=12,
+            finding=PHASE_ONE_FINDING,
+            stances=(
+                ClaimStance("safety", "supports",
+                            "article: no serious adverse events; this study: none in 10 patients over 1 year"),
+            ),
         ),
         ("stem-cells",),
         datetime(2026, 11, 17, 6, 2, tzinfo=UTC),
@@ -140,6 +209,11 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
             ("Protocol of a phase II randomised trial: results not yet available",),
             interventions=("stem-cells",),
             claims=(CLINICAL,),
+            finding=PROTOCOL_FINDING,
+            stances=(
+                ClaimStance("long-term-follow-up", "extends",
+                            "a new placebo-controlled trial with follow-up to 24 months; no results yet"),
+            ),
         ),
         ("stem-cells",),
         datetime(2026, 11, 15, 6, 2, tzinfo=UTC),
@@ -156,6 +230,12 @@ _ROWS: dict[str, tuple[Assessment, tuple[str, ...], datetime, datetime]] = {
             claims=(SAFETY,),
             sample_size=15,
             follow_up_months=12,
+            finding=SVF_FINDING,
+            stances=(
+                ClaimStance("safety", "supports",
+                            "article: no serious adverse events; this study: no SAEs in 15 patients over 12 months "
+                            "(2017: predates the article's last update — was it considered?)"),
+            ),
         ),
         ("stem-cells",),
         datetime(2026, 11, 16, 6, 2, tzinfo=UTC),
@@ -315,6 +395,7 @@ def golden_input() -> DigestInput:
         runs=_runs(),
         query_labels=QUERY_LABELS,
         intervention_labels=INTERVENTION_LABELS,
+        claim_labels=CLAIM_LABELS,
         zero_result_warnings=(
             "Gene therapy for disc degeneration: 0 results for 21 days (usual interval 7 days)",
         ),

@@ -19,6 +19,7 @@ from litwatch.reports.digest import (
     split_sentences,
     subject_line,
 )
+from litwatch.reports.findings import found_line
 from litwatch.reports.items import split_reasons
 from litwatch.reports.links import record_url
 from litwatch.storage.records import (
@@ -29,7 +30,10 @@ from litwatch.storage.records import (
     Article,
     Assessment,
     CitedStudyStatus,
+    ClaimStance,
     CommentCorrection,
+    Finding,
+    Outcome,
     QueryRunStats,
     RunCounts,
     RunSummary,
@@ -89,7 +93,8 @@ def test_golden_input_sections(digest: Digest) -> None:
     # each alert carries its study's record, which is then listed nowhere else
     assert [c.record.pmid if c.record else None for c in digest.cited_alerts] == ["99000023", "99000022"]
     assert [i.pmid for i in digest.action_needed] == ["99000118", "99000021"]
-    assert [i.pmid for i in digest.worth_a_look] == ["99000012", "99000103", "99000027"]
+    # by stance first: the protocol extends a claim, the two human studies support one
+    assert [i.pmid for i in digest.worth_a_look] == ["99000027", "99000012", "99000103"]
     assert len(digest.for_awareness) == 5
     assert "99000002" not in {k[0] for k in digest.item_keys}  # already sent, unchanged
     assert len(digest.item_keys) == 12 + 2  # 12 records, 2 cited-study alerts
@@ -519,3 +524,88 @@ def test_the_digest_says_its_pmids_are_placeholders_only_when_they_are(digest: D
     assert digest.placeholder_note.startswith("Real abstracts; placeholder PMIDs")
     real = build_digest(_input([_row("26552484", "fyi", "other")]))
     assert real.placeholder_note == "" and real.for_awareness[0].url == "https://pubmed.ncbi.nlm.nih.gov/26552484/"
+
+
+def _with_stances(row: StoredArticle, *stances: tuple[str, str]) -> StoredArticle:
+    assert row.assessment is not None
+    made = tuple(ClaimStance(claim, stance, f"{stance} because") for claim, stance in stances)
+    return dataclasses.replace(row, assessment=dataclasses.replace(row.assessment, stances=made))
+
+
+def test_action_list_follows_the_stances_then_records_without_one() -> None:
+    # the strongest design (a meta-analysis) without a stance goes last; a record's most pressing stance counts
+    rows = [
+        _row("99000118", "update", "meta-analysis"),
+        _with_stances(_row("99000012", "update", "case-series"), ("safety", "supports")),
+        _with_stances(_row("99000103", "update", "case-series"), ("safety", "unclear"), ("overview", "contradicts")),
+        _with_stances(_row("99000027", "update", "protocol"), ("long-term-follow-up", "extends")),
+        _with_stances(_row("99000021", "update", "rct"), ("meta-analysis", "outdates")),
+    ]
+    d = build_digest(_input(rows))
+    order = ["99000103", "99000021", "99000027", "99000012", "99000118"]
+    assert [i.pmid for i in d.action_needed] == order
+    assert [line.anchor for line in d.summary] == [f"pmid-{p}" for p in order]
+    first = d.summary[0]
+    # the line names the most pressing stance with the claim's label (from DigestInput.claim_labels)
+    assert first.stance == "Contradicts: introduction — MSCs as a promising treatment (+1 more)" and first.urgent
+    assert d.summary[2].stance == "Extends: clinical evidence — long-term follow-up outlook" and not d.summary[2].urgent
+    assert d.summary[-1].stance == "" and d.summary[-1].touches == ""
+    assert [s.stance for s in d.action_needed[0].for_article] == ["contradicts", "unclear"]
+
+
+def test_within_a_stance_papers_older_than_the_articles_last_update_rank_below_newer_ones() -> None:
+    """Issue 12: a paper published before the article was last updated may have been considered already."""
+    def published(row: StoredArticle, year: int) -> StoredArticle:
+        return dataclasses.replace(row, article=dataclasses.replace(row.article, pub_year=year))
+
+    old_rct = published(_with_stances(_row("99000021", "update", "rct"), ("dream-rct", "supports")), 2016)
+    new_series = published(_with_stances(_row("99000012", "update", "case-series"), ("safety", "supports")), 2026)
+    rows = [old_rct, new_series]
+    assert [i.pmid for i in build_digest(_input(rows)).action_needed] == ["99000021", "99000012"]  # design first
+    updated = build_digest(_input(rows, article_last_updated="2025-10")).action_needed
+    assert [(i.pmid, i.predates) for i in updated] == [("99000012", False), ("99000021", True)]
+
+
+def test_a_claim_without_a_label_shows_its_id() -> None:
+    row = _with_stances(_row("99000021", "update"), ("no-such-claim", "supports"))
+    item = build_digest(_input([row])).action_needed[0]
+    assert [(s.label, s.word) for s in item.for_article] == [("no-such-claim", "Supports")]
+
+
+@pytest.mark.parametrize(
+    ("finding", "line"),
+    [
+        (Finding("no-difference", True, (Outcome("VAS", "−1.2", "points", "6 months", "q"),
+                                         Outcome("ODI", "3", "%", "6 months", "q"))),
+         "No difference from control at 6 months (VAS −1.2 points; ODI 3 %)"),
+        (Finding("favours-treatment", False, (Outcome("VAS", "41.6", "points", "12 months", "q"),
+                                              Outcome("ODI", "22", "points", "24 months", "q"))),
+         "Improved from baseline, no control group (VAS 41.6 points at 12 months; ODI 22 points at 24 months)"),
+        (Finding("mixed", None, (), studies=16, patients=607), "Mixed results (16 studies, 607 patients)"),
+        (Finding("safety-only", True, (Outcome("adverse events", "no", quote="q"),)),
+         "Safety results only, vs control (no adverse events)"),
+        (Finding("not-reported", False), "No results reported yet"),
+        (None, ""),
+    ],
+)
+def test_found_line_says_direction_numbers_and_vs_what(finding: Finding | None, line: str) -> None:
+    assert found_line(finding) == line
+
+
+def test_a_long_outcome_list_shows_three_and_counts_the_rest() -> None:
+    outcomes = tuple(Outcome(m, "1", "", "6 months", "q") for m in ("VAS", "ODI", "NRS", "SF-36", "MRI grade"))
+    assert found_line(Finding("favours-treatment", True, outcomes)) == (
+        "Better than control at 6 months (VAS 1; ODI 1; NRS 1; +2 more)")
+
+
+def test_a_statement_replaces_the_guessed_conclusion_and_says_so() -> None:
+    row = _row("99000012", "update")
+    assert row.assessment is not None
+    statement = "We observed no procedure or stem cell-related adverse events."
+    with_finding = dataclasses.replace(
+        row, assessment=dataclasses.replace(row.assessment, finding=Finding("safety-only", False, (), statement)))
+    item = build_digest(_input([with_finding])).action_needed[0]
+    assert (item.conclusion_label, item.conclusion) == ("In its words", statement)
+    plain = build_digest(_input([row])).action_needed[0]
+    assert plain.conclusion_label == "Conclusion" and plain.conclusion.startswith("Among six patients")
+    assert plain.found == "" and plain.finding is None and plain.stance == {}

@@ -16,7 +16,16 @@ from markupsafe import escape
 
 from litwatch.reports.digest import Digest, build_digest
 from litwatch.reports.render import render_atom, render_html, render_json, render_markdown
-from litwatch.storage.records import AbstractSection, Accession, Article, Assessment, StoredArticle
+from litwatch.storage.records import (
+    AbstractSection,
+    Accession,
+    Article,
+    Assessment,
+    ClaimStance,
+    Finding,
+    Outcome,
+    StoredArticle,
+)
 from tests.reports.conftest import golden_input
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -97,7 +106,7 @@ def test_html_is_a_complete_email_safe_page(digest: Digest) -> None:
 
 def test_json_is_stable_and_complete(digest: Digest) -> None:
     data = json.loads(render_json(digest))
-    assert data["format"] == "litwatch-digest/1"
+    assert data["format"] == "litwatch-digest/2"
     assert data["week"] == "2026-W47" and data["period_end"] == "2026-11-20T06:00:00+00:00"
     assert data["action_count"] == 4 and data["run_health_ok"] is False
     assert data["tally"] == "12 records: 4 need action, 3 worth a look, 5 for awareness"
@@ -131,6 +140,9 @@ HOSTILE_HTML = (
 )
 
 
+HOSTILE_QUOTE = 'VAS fell <script>alert(11)</script> "by" [2](javascript:alert(13)) &amp; <svg/onload=alert(14)>'
+
+
 def _hostile_digest() -> Digest:
     article = Article(
         pmid="12345678",
@@ -161,6 +173,13 @@ def _hostile_digest() -> Digest:
         reasons=("<b>bold</b> reason [x](javascript:y)",),
         ruleset_version="t",
         claims=("Claim <script>z</script>",),
+        finding=Finding(
+            "favours-treatment",
+            True,
+            (Outcome("VAS <b>x</b>", "1.5 [y](javascript:q)", "<i>pts</i>", "6\u202e months", HOSTILE_QUOTE),),
+            statement=HOSTILE_QUOTE,
+        ),
+        stances=(ClaimStance("<claim>", "contradicts", "article says <script>alert(12)</script> [z](javascript:w)"),),
     )
     base = golden_input()
     when = base.period_start
@@ -173,7 +192,8 @@ def _hostile_digest() -> Digest:
         query_ids=("<q>",),
         assessment=assessment,
     )
-    return build_digest(dataclasses.replace(base, items=[row], query_labels={"<q>": "label <u>x</u>"}))
+    return build_digest(dataclasses.replace(base, items=[row], query_labels={"<q>": "label <u>x</u>"},
+                                            claim_labels={"<claim>": "para <em>graph</em>"}))
 
 
 def test_hostile_title_is_inert_in_html() -> None:
@@ -213,12 +233,39 @@ def test_hostile_title_is_inert_in_html() -> None:
         "strong",
         "em",
         "br",
+        "details",
+        "summary",
         "i",
         "b",
         "u",
         "sup",
         "sub",
     }
+
+
+def test_a_hostile_quote_statement_and_stance_are_text_in_html() -> None:
+    page = render_html(_hostile_digest())
+    assert "&lt;script&gt;alert(11)&lt;/script&gt;" in page and "&lt;script&gt;alert(12)&lt;/script&gt;" in page
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page  # the measure is text too
+    assert "<em>graph</em>" not in page and "para &lt;em&gt;graph&lt;/em&gt;" in page  # and the claim's label
+    assert "&lt;svg/onload=alert(14)&gt;" in page and "<svg" not in page
+    assert "\u202e" not in page and "6 months" in page
+    assert "<strong>Found:</strong> Better than control at 6 months" in page
+
+
+def test_a_hostile_quote_statement_and_stance_are_text_in_markdown_and_atom() -> None:
+    text = render_markdown(_hostile_digest())
+    assert "<svg/onload=alert(14)>" not in text and "javascript:" not in text
+    assert r"VAS fell \<script\>alert(11)\</script\>" in text  # the statement
+    assert r"article says \<script\>alert(12)\</script\>" in text  # the stance's reason
+    links = re.findall(r"(?<!\\)\]\(([^)\s]*)\)", text)
+    assert links and all(u.startswith("https://") for u in links), links
+    feed = render_atom(_hostile_digest(), "https://example.org/feed.atom")
+    root = ET.fromstring(feed)
+    summary = next(e for e in root.findall(f"{ATOM}entry") if "12345678" in e.findtext(f"{ATOM}id")).findtext(
+        f"{ATOM}summary")
+    assert "Contradicts para <em>graph</em>: article says <script>alert(12)</script>" in summary  # text, not markup
+    assert "<script" not in feed
 
 
 def test_hostile_title_is_inert_in_atom() -> None:
@@ -255,8 +302,13 @@ def test_markdown_shows_writer_reasons_only(digest: Digest) -> None:
 def test_html_folds_signals_into_small_print(digest: Digest) -> None:
     page = render_html(digest)
     assert "signal:" not in page
-    assert "How it was judged: Condition: discogenic low back pain; title: randomised; no study population" in page
-    assert "<strong>Why:</strong> Randomised sham-controlled trial in humans" in page
+    card = _card(page, "pmid-99000021")
+    folded = card[card.index("<details"):card.index("</details>")]  # the trace is folded, whole
+    assert "<summary" in folded and "How it was judged</summary>" in folded
+    assert "Condition: discogenic low back pain; title: randomised; no study population" in folded
+    assert "Found by: Exosomes / extracellular vesicles" in folded
+    assert "<strong>Why:</strong> Randomised sham-controlled trial in humans" in card
+    assert card.index("<strong>Why:</strong>") < card.index("<details")
 
 
 def test_html_action_list_jumps_to_the_cards_which_say_when_pubmed_added_them(digest: Digest) -> None:
@@ -276,3 +328,60 @@ def test_placeholder_pmids_link_by_doi_never_to_a_missing_pubmed_page(digest: Di
     text = render(digest)
     assert "pubmed.ncbi.nlm.nih.gov/99" not in text  # 99000001+ are placeholders: no such PubMed page
     assert "https://doi.org/10.1016/j.inpm.2025.100611" in text
+
+
+def _card(page: str, anchor: str) -> str:
+    start = page.index(f'id="{anchor}"')
+    return page[start:page.index("</td></tr>", start)]
+
+
+def test_html_card_leads_with_what_it_found_and_what_it_means_for_the_article(digest: Digest) -> None:
+    card = _card(render_html(digest), "pmid-99000118")
+    order = ["<strong>Found:</strong> Improved from baseline, no control group (VAS and ODI P &lt; 0.00001",
+             "<strong>For the article:</strong>",
+             '<strong class="lw-bad" style="color:#b91c1c;">Outdates</strong> '
+             "<em>clinical evidence — meta-analysis paragraph</em>: <span dir=\"auto\">article: 9 studies/245",
+             "<strong>Unclear for</strong> <em>benefits and FAQ — safety claims</em>",
+             "<strong>Why:</strong>", "<details", "How it was judged</summary>",
+             'VAS and ODI: &#34;showed significant improvement ODI and VAS (P &lt; 0.00001)&#34;', "</details>"]
+    positions = [card.index(part) for part in order]
+    assert positions == sorted(positions)
+
+
+def test_a_card_without_a_finding_has_no_found_line(digest: Digest) -> None:
+    """The title-only RCT has stances but no finding: no "Found:" line (and never "None"), in every format."""
+    html_card = _card(render_html(digest), "pmid-99000021")
+    md = render_markdown(digest)
+    md_card = md[md.index("### [Bone marrow concentrate"):]
+    md_card = md_card[:md_card.index("\n### ")]
+    feed = ET.fromstring(render_atom(digest, "https://example.org/feed.atom"))
+    atom_card = next(e.findtext(f"{ATOM}summary") for e in feed.findall(f"{ATOM}entry")
+                     if e.findtext(f"{ATOM}title").startswith("Bone marrow concentrate"))
+    for card in (html_card, md_card, atom_card):
+        assert "Found:" not in card and "None" not in card
+        assert "For the article:" in card and "Extends" in card
+
+
+def test_json_items_carry_the_finding_and_the_stance_per_claim(digest: Digest) -> None:
+    data = json.loads(render_json(digest))
+    review, rct = data["action_needed"]
+    finding = review["finding"]
+    assert {"direction", "controlled", "outcomes", "statement"} <= set(finding)
+    assert (finding["direction"], finding["controlled"]) == ("favours-treatment", False)
+    assert finding["outcomes"][0] == {
+        "measure": "VAS and ODI", "value": "P < 0.00001", "unit": "", "timepoint": "",
+        "quote": "showed significant improvement ODI and VAS (P < 0.00001)"}
+    assert review["stance"]["meta-analysis"]["stance"] == "outdates"
+    assert review["stance"]["meta-analysis"]["reason"].startswith("article: 9 studies/245 patients")
+    assert review["stance"]["safety"] == {"stance": "unclear", "reason": "the abstract gives no adverse-event numbers"}
+    assert rct["finding"] is None and rct["stance"] == {"dream-rct": {"stance": "extends", "reason": rct["stance"][
+        "dream-rct"]["reason"]}}
+
+
+def test_every_golden_quote_is_in_its_record() -> None:
+    """The hand-made findings obey the rule the assessor must: a number's quote is verbatim record text."""
+    for row in golden_input().items:
+        finding = row.assessment.finding if row.assessment else None
+        text = row.article.title + " " + " ".join(s.text for s in row.article.abstract)
+        for quote in [o.quote for o in (finding.outcomes if finding else ())] + [finding.statement if finding else ""]:
+            assert quote in text, (row.article.pmid, quote)

@@ -20,6 +20,8 @@ from tests.storage.conftest import article, at
 INGESTION = {"articles", "article_versions", "query_hits", "query_runs", "runs", "run_lock", "watermarks"}
 ASSESSMENT = {"assessments", "cited_checks", "digests"}
 BACKFILL = {"backfill_slices"}
+REGISTRY = {"registry_studies", "registry_versions", "registry_events", "registry_links", "registry_aliases"}
+CONSOLE = {"users", "decisions"}
 
 
 def _tables(url: str) -> set[str]:
@@ -32,8 +34,8 @@ def _tables(url: str) -> set[str]:
 
 def test_upgrade_empty_to_head_matches_models(db_url: str) -> None:
     assert current(db_url) is None
-    assert upgrade(db_url) == head() == "0005"
-    assert _tables(db_url) == INGESTION | ASSESSMENT | BACKFILL
+    assert upgrade(db_url) == head() == "0007"
+    assert _tables(db_url) == INGESTION | ASSESSMENT | BACKFILL | REGISTRY | CONSOLE
     engine = make_engine(db_url)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
@@ -86,6 +88,10 @@ def test_downgrade_one_step_then_up_again(db_url: str) -> None:
     engine = make_engine(db_url)
     with session_scope(engine) as s:
         upsert_articles(s, [article("1")], at(0))
+    assert downgrade(engine) == "0006"
+    assert _tables(db_url) == INGESTION | ASSESSMENT | BACKFILL | REGISTRY  # only the console's tables went
+    assert downgrade(engine) == "0005"
+    assert _tables(db_url) == INGESTION | ASSESSMENT | BACKFILL  # only the registry revision's tables went
     assert downgrade(engine) == "0004"
     assert downgrade(engine) == "0003"
     assert downgrade(engine) == "0002"
