@@ -44,7 +44,7 @@ def make_registry_client(settings: RegistrySettings) -> RegistryClient:
     return RegistryClient(
         settings.base_url, timeout=(settings.connect_timeout, settings.read_timeout),
         max_attempts=settings.max_attempts, backoff_base=settings.backoff_base,
-        rate_limiter=shared_rate_limiter(settings.requests_per_second),
+        rate_limiter=shared_rate_limiter(settings.requests_per_second, service="registry"),
     )
 
 

@@ -44,7 +44,8 @@ def claim_stances(finding: Finding | None, claims: tuple[Claim, ...], profile: W
     out = []
     for claim in claims:
         stance, reason = _stance(finding, claim, profile, article, design, follow_up_months, cited)
-        note = _predates(article, profile.last_updated)
+        # a study the article cites was considered, whenever it was published: asking would be noise
+        note = "" if cited is not None else _predates(article, profile.last_updated)
         out.append(ClaimStance(claim=claim.id, stance=stance, reason=f"{reason}{note}"))
     return tuple(out)
 

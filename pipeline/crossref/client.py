@@ -25,7 +25,7 @@ import requests
 from ..errors import LitwatchError, request_failure, short
 from ..ncbi.bodies import parse_retry_after
 from ..ncbi.client import unreachable_reason
-from ..ncbi.ratelimit import RateLimiter
+from ..ncbi.ratelimit import RateLimiter, shared_rate_limiter
 from .works import CrossrefWork, parse_work
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,9 @@ class CrossrefUnreachable(CrossrefError):
     """Crossref was never reached (refused, or the host name does not resolve): no DOI is worth trying."""
 
 
-_limiters: dict[float, RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
 def crossref_rate_limiter(requests_per_second: float) -> RateLimiter:
     """Crossref's own limiter for that rate, shared in the process (never NCBI's: the two budgets are separate)."""
-    with _limiters_lock:
-        limiter = _limiters.get(requests_per_second)
-        if limiter is None:
-            limiter = _limiters[requests_per_second] = RateLimiter(requests_per_second)
-        return limiter
+    return shared_rate_limiter(requests_per_second, service="crossref")
 
 
 def user_agent(mailto: str) -> str:

@@ -50,14 +50,16 @@ class RateLimiter:
         return f"RateLimiter({self.requests_per_second}/s, interval={self.interval:.3f}s)"
 
 
-_shared: dict[float, RateLimiter] = {}
+_shared: dict[tuple[str, float], RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_rate_limiter(requests_per_second: float) -> RateLimiter:
-    """The one limiter of this process for that rate: every client built with the same rate shares it."""
+def shared_rate_limiter(requests_per_second: float, service: str = "ncbi") -> RateLimiter:
+    """The one limiter of this process for that service and rate: every client of the service built with the same
+    rate shares it. Services never share one (NCBI's, the registry's and Crossref's budgets are separate, even at
+    the same rate)."""
     with _shared_lock:
-        limiter = _shared.get(requests_per_second)
+        limiter = _shared.get((service, requests_per_second))
         if limiter is None:
-            limiter = _shared[requests_per_second] = RateLimiter(requests_per_second)
+            limiter = _shared[(service, requests_per_second)] = RateLimiter(requests_per_second)
         return limiter

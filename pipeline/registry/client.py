@@ -109,7 +109,7 @@ class RegistryClient:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.rate_limiter = rate_limiter or shared_rate_limiter(1.0)
+        self.rate_limiter = rate_limiter or shared_rate_limiter(1.0, service="registry")
         self.page_size = page_size
         self._sleep = sleep or _default_sleep
         self.requests_made = 0

@@ -102,3 +102,13 @@ def test_claims_carry_what_a_finding_is_compared_with(tmp_path: Path) -> None:
     toml.write_text(toml.read_text().replace('expects = "safe"', 'expects = "great"'))
     with pytest.raises(QueryError, match=r"claims\[4\]: key 'expects' must be one of"):
         load_article(toml)
+
+
+def test_a_cited_study_is_never_asked_whether_it_was_considered() -> None:
+    """The article cites it: "predates the article's last update — was it considered?" would be noise there."""
+    from litwatch.pipeline.assess import assess
+    from tests.pipeline.assess.test_verdict import DOMAIN, PROFILE
+
+    zhang = assess(DOMAIN["99000026"], PROFILE)  # Zhang 2023, cited; published before the article's 2025-10 update
+    assert zhang.verdict == "cited" and zhang.stances
+    assert not any("predates" in s.reason for s in zhang.stances), zhang.stances
