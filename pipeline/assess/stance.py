@@ -54,48 +54,48 @@ def _stance(finding: Finding | None, claim: Claim, profile: WatchedArticle, arti
             follow_up: float | None, cited: CitedStudy | None) -> tuple[str, str]:
     said = _claim_words(claim, profile)
     if cited is not None and cited.id in claim.cites:
-        return "supports", f"article: {said}; this is the study the claim cites ({cited.label})"
+        return "supports", f"{said}this is the study the claim cites ({cited.label})"
     if finding is None:
-        return "unclear", f"article: {said}; this paper states no clinical finding"
+        return "unclear", f"{said}this paper states no clinical finding"
     found = describe(finding)
     if finding.direction == "not-reported":
         if design == "protocol":
-            return "extends", f"article: {said}; a new trial is planned: {found}"
+            return "extends", f"{said}a new trial is planned: {found}"
         if follow_up is not None and follow_up >= _LONG_TERM_MONTHS and "long-term" in claim.watch_for:
-            return "extends", (f"article: {said}; this paper: {follow_up:g} months of follow-up "
+            return "extends", (f"{said}this paper: {follow_up:g} months of follow-up "
                                "(no result in the abstract)")
         if design == "rct" and "rct" in claim.watch_for and claim.cites:
-            return "extends", f"article: {said}; a new randomised trial of the cited kind (no result in the abstract)"
-        return "unclear", f"article: {said}; this paper: no result in the abstract ({found})"
+            return "extends", f"{said}a new randomised trial of the cited kind (no result in the abstract)"
+        return "unclear", f"{said}this paper: no result in the abstract ({found})"
     outdated = _outdates(finding, claim, profile, article, design)
     if outdated:
-        return "outdates", f"article: {said}; this paper: {outdated}"
+        return "outdates", f"{said}this paper: {outdated}"
     expects = claim.expects
     if expects == "safe":
         return _safety(finding, article, said, found)
     if expects in _AGAINST:
         if finding.direction in _AGAINST[expects] and (finding.controlled or expects == "favours-treatment"):
-            return "contradicts", f"article: {said}; this paper: {found}"
+            return "contradicts", f"{said}this paper: {found}"
         if finding.direction in _AGREE[expects]:
             if expects == "favours-treatment" and finding.controlled is False:
-                return "supports", f"article: {said}; this paper (against baseline only): {found}"
-            return "supports", f"article: {said}; this paper: {found}"
+                return "supports", f"{said}this paper (against baseline only): {found}"
+            return "supports", f"{said}this paper: {found}"
     if follow_up is not None and follow_up >= _LONG_TERM_MONTHS:
-        return "extends", f"article: {said}; this paper: {follow_up:g} months of follow-up, {found}"
+        return "extends", f"{said}this paper: {follow_up:g} months of follow-up, {found}"
     if expects is None and design in ("rct", "meta-analysis", "systematic-review"):
-        return "extends", f"article: {said}; new evidence of the kind: {found}"
+        return "extends", f"{said}new evidence of the kind: {found}"
     if expects == "mixed" and finding.direction == "favours-treatment":
-        return "extends", f"article: {said}; one more positive result: {found}"
-    return "unclear", f"article: {said}; this paper: {found}"
+        return "extends", f"{said}one more positive result: {found}"
+    return "unclear", f"{said}this paper: {found}"
 
 
 def _safety(finding: Finding, article: Article, said: str, found: str) -> tuple[str, str]:
     text = " ".join([finding.statement, *(s.text for s in sentences(article) if s.part != "other")])
     if _NO_HARM.search(text):
-        return "supports", f"article: {said}; this paper: {found}"
+        return "supports", f"{said}this paper: {found}"
     if _HARM.search(text):
-        return "contradicts", f"article: {said}; this paper reports harm: {found}"
-    return "unclear", f"article: {said}; this paper says nothing clear on safety: {found}"
+        return "contradicts", f"{said}this paper reports harm: {found}"
+    return "unclear", f"{said}this paper says nothing clear on safety: {found}"
 
 
 def _outdates(finding: Finding, claim: Claim, profile: WatchedArticle, article: Article, design: str) -> str:
@@ -145,16 +145,24 @@ def describe(finding: Finding) -> str:
 
 
 def _claim_words(claim: Claim, profile: WatchedArticle) -> str:
-    """The claim's numbers (when article.toml gives them) and whom it cites, else its label."""
+    """"article: <the claim's numbers> (<whom it cites>); " — the lead of a reason. Without numbers the claim's
+    label is not repeated (the digest line names the claim right before the reason); nothing to say → ""."""
     cites = [s.label.split(" — ")[0] for s in profile.cited if s.id in claim.cites]
+    said = ""
     if claim.numbers:
-        numbers = ", ".join(f"{k.upper() if k not in _SIZE_KEYS else k} {v:g}" for k, v in claim.numbers
-                            if k not in _SIZE_KEYS)
+        numbers = ", ".join(f"{_measure_name(k)} {v:g}" for k, v in claim.numbers if k not in _SIZE_KEYS)
         size = "/".join(f"{v:g} {k}" for k, v in claim.numbers if k in _SIZE_KEYS)
         said = " from ".join(p for p in (numbers, size) if p)
-    else:
-        said = f"“{claim.label}”"
-    return f"{said} ({', '.join(cites)})" if cites else said
+    if cites:
+        said = f"{said} ({', '.join(cites)})" if said else f"cites {', '.join(cites)}"
+    return f"article: {said}; " if said else ""
+
+
+def _measure_name(key: str) -> str:
+    """A claim's number key as a writer reads it: scales are acronyms (vas → VAS), words stay words
+    (reoperation_pct → re-operation %)."""
+    words = key.replace("_pct", " %").replace("_", " ")
+    return words.upper() if len(key) <= 5 and key.isalpha() else words.replace("reoperation", "re-operation")
 
 
 def _predates(article: Article, last_updated: str | None) -> str:

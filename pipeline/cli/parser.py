@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="litwatch",
         description=(
-            "Watch PubMed for new evidence on the medical articles in queries/ (one folder per article: its "
-            "claims, topic and saved searches), store every record, and tell each article's writer what needs "
-            "updating."
+            "Watch PubMed, the ClinicalTrials.gov registry and Crossref for new evidence on the medical articles in "
+            "queries/ (one folder per article: its claims, topic and saved searches), store every record, and tell "
+            "each article's writer what each new paper found and what needs updating."
         ),
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_fetch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = sub.add_parser("run", help="fetch new PubMed records for the saved searches and assess them",
+    run = sub.add_parser("run", help="fetch new records (PubMed, trial registry, Crossref) for every article and assess them",
                          description="Fetch, store and assess new records. Default window per query: from its "
                                      "watermark minus the overlap (first run: [ncbi] first_run_days back) to today. "
                                      "Cron-safe: no prompts; plain log lines unless stderr is a terminal. "
@@ -122,7 +122,7 @@ def _add_history_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     runs.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines)")
     runs.add_argument("--limit", type=_positive, default=20, help="how many runs (default %(default)s)")
 
-    show = sub.add_parser("show", help="one stored record with its latest assessment",
+    show = sub.add_parser("show", help="one stored record: what it found and its verdict for each watched article",
                           description="Print a stored record: bibliographic data, the saved searches that found "
                                       "it, and its verdict with the reasons.")
     show.add_argument("pmid", type=_pmid, help="PubMed id (25054402, PMID25054402 or pmid:25054402)")
