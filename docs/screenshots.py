@@ -3,7 +3,7 @@
     .venv/bin/python docs/screenshots.py [DIGEST.html] [--out docs/screenshots]
 
 Needs Debian's `chromium` on PATH (`apt-get install -y chromium`). Not part of the test suite: look at the PNGs.
-Defaults to the demo digest (`make demo` writes demo-output/digests/<week>.html).
+Defaults to a demo digest (`make demo` writes demo-output/digests/<slug>/<week>.html).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if chromium is None:
         print("screenshots: chromium not found on PATH (apt-get install -y chromium)", file=sys.stderr)
         return 2
-    page = args.page or max((ROOT / "demo-output" / "digests").glob("*.html"), default=None)
+    page = args.page or max((ROOT / "demo-output" / "digests").glob("*/*.html"), default=None)
     if page is None or not page.is_file():
         print("screenshots: no digest HTML file (run `make demo` first, or pass a path)", file=sys.stderr)
         return 2

@@ -54,7 +54,8 @@ def _stance(finding: Finding | None, claim: Claim, profile: WatchedArticle, arti
             follow_up: float | None, cited: CitedStudy | None) -> tuple[str, str]:
     said = _claim_words(claim, profile)
     if cited is not None and cited.id in claim.cites:
-        return "supports", f"{said}this is the study the claim cites ({cited.label})"
+        lead = said if claim.numbers else ""  # "article: cites X; this is X" would say it twice
+        return "supports", f"{lead}this is the study the claim cites ({cited.label.split(' — ')[0]})"
     if finding is None:
         return "unclear", f"{said}this paper states no clinical finding"
     found = describe(finding)

@@ -22,7 +22,7 @@ from .findings import read_finding
 from .stance import claim_stances
 from .text import Text, lc_pattern
 
-RULESET_VERSION = "2026.12.3"  # findings and per-claim stances (issue 12); verdicts unchanged
+RULESET_VERSION = "2026.12.4"  # findings and per-claim stances (issue 12); verdicts unchanged
 _LONG_TERM_MONTHS = 12.0
 
 

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_fetch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = sub.add_parser("run", help="fetch new records (PubMed, trial registry, Crossref) for every article and assess them",
+    run = sub.add_parser("run",
+                         help="fetch new records (PubMed, trial registry, Crossref) for every article and assess them",
                          description="Fetch, store and assess new records. Default window per query: from its "
                                      "watermark minus the overlap (first run: [ncbi] first_run_days back) to today. "
                                      "Cron-safe: no prompts; plain log lines unless stderr is a terminal. "
