@@ -20,9 +20,11 @@ test: $(STAMP) chromium  ## run the test suite (SQLite and PostgreSQL on 127.0.0
 
 # The console's browser tests drive Debian's Chromium (Playwright cannot download browsers here). Installed when
 # missing and apt-get can (root); otherwise those tests skip with the reason, or fail under CI=true.
+# A machine whose package lists are empty or stale needs an `apt-get update` first: tried only when install fails.
 chromium:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }; } || \
 		echo "note: /usr/bin/chromium missing; the console's browser tests will skip (CI=true: fail)"
 
 lint: $(STAMP)

@@ -204,10 +204,15 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     assess = sub.add_parser("assess", help="assess the records of an efetch XML file without storing them",
                             description="Print the verdict (update/review/fyi) and reasons for each record.")
     assess.add_argument("file", type=Path, help="efetch XML (PubmedArticleSet)")
-    assess.add_argument("--article", metavar="SLUG",
-                        help="judge against this watched article (its slug, or an article.toml path); "
-                             "default: the only watched article")
+    _add_judged_article(assess)
     assess.add_argument("--json", action="store_true", help="JSON lines")
+
+
+def _add_judged_article(p: argparse.ArgumentParser) -> None:
+    """--article for the commands that judge records: a verdict means something for one watched article only."""
+    p.add_argument("--article", metavar="SLUG",
+                   help="judge against this watched article (its slug, or an article.toml path); "
+                        "default: the only watched article")
 
 
 def _add_digest_and_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -254,9 +259,7 @@ def _add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParse
                                           "recall per verdict.")
     evaluate.add_argument("labels", type=Path, help="JSON lines with pmid, verdict, accept")
     evaluate.add_argument("file", type=Path, help="efetch XML holding the labelled records")
-    evaluate.add_argument("--article", metavar="SLUG",
-                          help="judge against this watched article (its slug, or an article.toml path); "
-                               "default: the only watched article")
+    _add_judged_article(evaluate)
 
 
 def _add_run_args(p: argparse.ArgumentParser, *, since_required: bool = False) -> None:
