@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,7 +28,7 @@ from litwatch.reports.digest import Digest, DigestInput, build_digest
 from litwatch.storage import repository
 from litwatch.storage.console import decision_statuses
 from litwatch.storage.engine import make_engine, session_scope
-from litwatch.storage.locks import LockHeld, RunLock
+from litwatch.storage.locks import LockHeld
 from litwatch.storage.migrate import upgrade
 from litwatch.storage.registry import get_snapshot
 
@@ -37,6 +36,7 @@ from .config import Settings
 from .errors import ConfigError, RunLockedError, UsageError
 from .health import zero_result_warnings
 from .logs import set_run_id
+from .run_lock import configured_lock
 from .watchlist import WatchedArticle, load_watchlist, pick_article
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,7 @@ def make_digests(
     if request.dry_run:
         with session_scope(engine) as s:
             return [DigestOutcome(p.slug, _build(s, settings, p, request, clock())) for p in profiles]
-    lock = RunLock(engine, DIGEST_LOCK, holder=f"{socket.gethostname()}:{os.getpid()}:{request.trigger}",
-                   stale_after=settings.run.lock_stale_seconds, heartbeat=settings.run.heartbeat_seconds)
+    lock = configured_lock(engine, settings, request.trigger, DIGEST_LOCK)
     try:
         lock.acquire()
     except LockHeld as exc:

@@ -19,8 +19,6 @@ Beside it: the backfill resume ledger (`backfill_ledger`), the DTD retry (`pubme
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -48,6 +46,7 @@ from .pubmed.dtd import DtdDownloads, configure_dtd_cache, is_ncbi_dtd_url
 from .pubmed.parse import parse_efetch
 from .registry.client import RegistryClient
 from .registry_watch import RegistryWatcher, make_registry_client, registry_watches
+from .run_lock import configured_lock
 from .watchlist import SavedQuery, WatchedArticle, load_watchlist
 
 log = logging.getLogger(__name__)
@@ -182,12 +181,7 @@ class Runner:
         articles = load_watchlist(self.settings.queries_dir)
         pairs = select_queries(articles, request.query_ids) if request.wants("pubmed") else []
         upgrade(self.settings.database_url)
-        lock = RunLock(
-            self.engine,
-            holder=f"{socket.gethostname()}:{os.getpid()}:{request.trigger}",
-            stale_after=self.settings.run.lock_stale_seconds,
-            heartbeat=self.settings.run.heartbeat_seconds,
-        )
+        lock = configured_lock(self.engine, self.settings, request.trigger)
         try:
             lock.acquire(wait=request.wait, cancel=self.stop)
         except LockHeld as exc:

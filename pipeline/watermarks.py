@@ -9,8 +9,6 @@ the repair with its own watermark a moment later.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,11 +17,12 @@ from sqlalchemy.engine import Engine
 
 from litwatch.storage import runs as run_store
 from litwatch.storage.engine import make_engine, open_existing, session_scope
-from litwatch.storage.locks import LockHeld, RunLock
+from litwatch.storage.locks import LockHeld
 from litwatch.storage.migrate import require_current, upgrade
 
 from .config import Settings
 from .errors import QueryError, RunLockedError, UsageError
+from .run_lock import configured_lock
 from .watchlist import load_watchlist
 
 RUN_KIND = "watermark"
@@ -98,8 +97,7 @@ def _change(
 ) -> WatermarkChange:
     engine = engine or make_engine(settings.database_url)
     upgrade(engine)
-    lock = RunLock(engine, holder=f"{socket.gethostname()}:{os.getpid()}:{trigger}",
-                   stale_after=settings.run.lock_stale_seconds, heartbeat=settings.run.heartbeat_seconds)
+    lock = configured_lock(engine, settings, trigger)
     try:
         lock.acquire()
     except LockHeld as exc:
